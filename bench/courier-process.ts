@@ -1,0 +1,112 @@
+/**
+ * Starts and stops a Courier server for one measurement. Each start gets a
+ * fresh data directory, so no backlog, retry or database growth from one
+ * measurement can slow down the next.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { OutputTail, exited, freePort, registerTempDir, removeTempDir, sleep, spawnManaged, stopChild } from './processes.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * What `node --import tsx` runs. COURIER_BENCH_ENTRY swaps in another entry
+ * point (say, a stand-in server while src/ is unfinished); relative to the repo root.
+ */
+const ENTRY = resolve(REPO_ROOT, process.env.COURIER_BENCH_ENTRY ?? 'src/main.ts');
+const READY_TIMEOUT_MS = 30_000;
+
+export function courierEntry(): string {
+  return ENTRY;
+}
+
+export function courierEntryExists(): boolean {
+  return existsSync(ENTRY);
+}
+
+export class CourierProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly output: OutputTail,
+    private readonly dataDir: string,
+    readonly port: number,
+    readonly token: string,
+  ) {}
+
+  static async start(): Promise<CourierProcess> {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'courier-bench-'));
+    registerTempDir(dataDir);
+    const token = `bench_${randomBytes(12).toString('hex')}`;
+    const output = new OutputTail();
+    const child = spawnManaged(process.execPath, ['--import', 'tsx', ENTRY], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        COURIER_DATA_DIR: dataDir,
+        QSTASH_TOKEN: token,
+        QSTASH_CURRENT_SIGNING_KEY: `sig_current_${randomBytes(8).toString('hex')}`,
+        QSTASH_NEXT_SIGNING_KEY: `sig_next_${randomBytes(8).toString('hex')}`,
+        COURIER_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Kept, not printed: shown only if this Courier fails a measurement.
+    child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
+
+    const courier = new CourierProcess(child, output, dataDir, port, token);
+    try {
+      await courier.waitUntilHealthy();
+    } catch (error) {
+      await courier.stop();
+      throw error;
+    }
+    return courier;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The last lines Courier logged, for error messages. */
+  describe(): string {
+    const status = this.running ? 'running' : `exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`;
+    const tail = this.output.toString();
+    return `Courier on port ${this.port} is ${status}; its last output:\n${tail === '' ? '(none)' : tail}`;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+    removeTempDir(this.dataDir);
+  }
+
+  private async waitUntilHealthy(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let died = false;
+    void exited(this.child).then(() => (died = true));
+    let lastError = '';
+    while (Date.now() < deadline) {
+      if (died) throw new Error(`Courier exited during startup\n${this.describe()}`);
+      try {
+        const res = await request(`${this.origin}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+        const text = await res.body.text();
+        if (res.statusCode === 200 && text.trim() === 'OK') return;
+        lastError = `GET /health answered ${res.statusCode}: ${text.slice(0, 200)}`;
+      } catch (error) {
+        lastError = error instanceof Error ? error.message : String(error);
+      }
+      await sleep(100);
+    }
+    throw new Error(`Courier not healthy within ${READY_TIMEOUT_MS / 1000} s (last: ${lastError})\n${this.describe()}`);
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * `npm run bench`: how close Courier gets to the machine's own ceiling.
+ *
+ * In one run, side by side, on the same machine:
+ *   (a) the ceiling: the runner posts each message straight to the sink;
+ *   (b) single publishes through Courier (`POST /v2/publish/<sink>`);
+ *   (c) batch publishes through Courier (`POST /v2/batch`, 100 per request);
+ * each as delivered messages/s end to end and as a ratio to (a) at the same
+ * concurrency C, then p50/p99 publish→arrival latency at a fixed, open-loop
+ * offered load of 1,000 msgs/s.
+ *
+ * Three processes share the cores: this runner (load generator), the sink
+ * (bench/sink.ts) and, for (b) and (c), a fresh Courier per measurement.
+ *
+ *   npm run bench -- --quick                      smoke test (N=2000, 1 run)
+ *   npm run bench -- --n 20000 --runs 3 --concurrency 32,256
+ *   npm run bench -- --scenarios a                the ceiling only (no Courier needed)
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CourierProcess, courierEntry, courierEntryExists } from './courier-process.js';
+import { BatchPublishTarget, DirectTarget, SinglePublishTarget, closedLoop, openLoop, type SendTimes, type Target } from './load.js';
+import {
+  SCENARIO_LABELS,
+  machineInfo,
+  markdownTable,
+  summarize,
+  writeJson,
+  type LatencySample,
+  type Sample,
+  type ScenarioId,
+  type ThroughputSample,
+} from './report.js';
+import { SinkProcess } from './sink-process.js';
+import type { SinkStats } from './protocol.js';
+import { formatFixed, formatInteger, percentile } from './stats.js';
+
+const RESULTS_PATH = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+/** Messages per `/v2/batch` request in the throughput scenario (c). */
+const BATCH_SIZE = 100;
+/** Offered load for the latency measurements. */
+const LATENCY_RATE = 1_000;
+/** Latency scenario (c): batches of 10 every 10 ms, i.e. the same 1,000 msgs/s. */
+const LATENCY_BATCH_SIZE = 10;
+/**
+ * Connection pool size for the latency measurements. At 1,000 msgs/s and
+ * millisecond service times only a handful are ever busy; the cap matters
+ * only if the server stalls, and then queued requests count as latency.
+ */
+const LATENCY_CONNECTIONS = 32;
+/** Courier retries a failed delivery after ~12 s; allow a few retries before calling it stuck. */
+const STALL_TIMEOUT_MS = 45_000;
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --n <count>               messages per throughput measurement (default 20000)
+  --runs <count>            repetitions; medians are reported (default 3)
+  --concurrency <list>      comma-separated C values (default 32,256)
+  --latency-seconds <s>     duration of each 1,000 msgs/s latency measurement (default 10)
+  --warmup <count>          untimed messages sent before each measurement (default 500)
+  --scenarios <list>        any of a,b,c (default a,b,c; "a" needs no Courier)
+  --quick                   N=2000, 1 run, 2 s latency, 200 warm-up: a smoke test
+  -h, --help                this text
+
+Env: COURIER_BENCH_ENTRY runs another Courier entry point than src/main.ts
+(relative to the repo root), e.g. a stand-in server while src/ is unfinished.
+Results: a Markdown table on stdout, progress on stderr, JSON in bench/results/latest.json.
+`;
+
+interface Config {
+  n: number;
+  runs: number;
+  concurrency: number[];
+  latencySeconds: number;
+  warmup: number;
+  scenarios: ScenarioId[];
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number, allowZero = false): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) throw new UsageError(`--${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${text}"`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+function parseConfig(argv: string[]): Config | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      n: { type: 'string' },
+      runs: { type: 'string' },
+      concurrency: { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      warmup: { type: 'string' },
+      scenarios: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const quick = values.quick;
+  // Explicit flags win over --quick, so `--quick --runs 3` does what it says.
+  const concurrency = (values.concurrency ?? '32,256').split(',').map((c) => positiveInt('concurrency', c.trim(), 0));
+  const scenarioList = (values.scenarios ?? 'a,b,c').split(',').map((s) => s.trim());
+  for (const s of scenarioList) {
+    if (s !== 'a' && s !== 'b' && s !== 'c') throw new UsageError(`--scenarios takes a,b,c; got "${s}"`);
+  }
+  // Always in a, b, c order: each run's ceiling must be measured before the ratios against it.
+  const scenarios = (['a', 'b', 'c'] as const).filter((s) => scenarioList.includes(s));
+  return {
+    n: positiveInt('n', values.n, quick ? 2_000 : 20_000),
+    runs: positiveInt('runs', values.runs, quick ? 1 : 3),
+    concurrency,
+    latencySeconds: positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
+    warmup: positiveInt('warmup', values.warmup, quick ? 200 : 500, true),
+    scenarios,
+  };
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+interface Context {
+  config: Config;
+  sink: SinkProcess;
+}
+
+function makeTarget(scenario: ScenarioId, sink: SinkProcess, courier: CourierProcess | undefined, connections: number, batchSize: number): Target {
+  if (scenario === 'a') return new DirectTarget(sink.deliveryUrl, connections);
+  if (courier === undefined) throw new Error(`scenario ${scenario} needs a Courier`);
+  if (scenario === 'b') return new SinglePublishTarget(courier.origin, courier.token, sink.deliveryUrl, connections);
+  return new BatchPublishTarget(courier.origin, courier.token, sink.deliveryUrl, connections, batchSize);
+}
+
+/**
+ * One measurement phase: point the sink at a new run id, send, and wait until
+ * every message has arrived. Any failure carries Courier's recent output.
+ */
+async function deliver<T extends SendTimes>(
+  ctx: Context,
+  courier: CourierProcess | undefined,
+  runId: string,
+  messages: number,
+  send: () => Promise<T>,
+): Promise<{ sent: T; stats: SinkStats }> {
+  const describeFailure = () => (courier === undefined ? '' : courier.describe());
+  await ctx.sink.reset(runId, messages);
+  let sent: T;
+  try {
+    sent = await send();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${runId}: sending failed: ${message}\n${describeFailure()}`, { cause: error });
+  }
+  const stats = await ctx.sink
+    .waitForAll(messages, {
+      stallTimeoutMs: STALL_TIMEOUT_MS,
+      // Generous: a floor of 100 msgs/s plus a minute; the stall check catches real hangs sooner.
+      totalTimeoutMs: 60_000 + messages * 10,
+      describeFailure,
+    })
+    .catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`${runId}: ${message}`, { cause: error });
+    });
+  return { sent, stats };
+}
+
+function perSecond(messages: number, fromMs: number, toMs: number | null): number {
+  if (toMs === null || toMs <= fromMs) throw new Error('no arrival time recorded');
+  return messages / ((toMs - fromMs) / 1000);
+}
+
+async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, run: number): Promise<ThroughputSample> {
+  const { n, warmup } = ctx.config;
+  // Batches: about C messages' worth of requests in flight, but never zero.
+  const requestConcurrency = scenario === 'c' ? Math.max(1, Math.ceil(c / BATCH_SIZE)) : c;
+  const courier = scenario === 'a' ? undefined : await CourierProcess.start();
+  const target = makeTarget(scenario, ctx.sink, courier, requestConcurrency, BATCH_SIZE);
+  try {
+    const tag = `${scenario}-c${c}-r${run}`;
+    if (warmup > 0) {
+      // Opens the connections and warms the JIT in all three processes; not timed.
+      await deliver(ctx, courier, `${tag}-warmup`, warmup, () => closedLoop(target, `${tag}-warmup`, warmup, requestConcurrency));
+    }
+    const { sent, stats } = await deliver(ctx, courier, tag, n, () => closedLoop(target, tag, n, requestConcurrency));
+    return {
+      kind: 'throughput',
+      scenario,
+      run,
+      concurrency: c,
+      requestConcurrency,
+      unitSize: target.unitSize,
+      messages: n,
+      deliveredPerSec: perSecond(n, sent.firstSendAt, stats.lastArrival),
+      acceptedPerSec: perSecond(n, sent.firstSendAt, sent.lastAckAt),
+      ratioToCeiling: undefined,
+      duplicates: stats.duplicates,
+      retried: stats.retried,
+      stale: stats.stale,
+    };
+  } finally {
+    await target.close();
+    await courier?.stop();
+  }
+}
+
+async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): Promise<LatencySample> {
+  const unitSize = scenario === 'c' ? LATENCY_BATCH_SIZE : 1;
+  const messages = LATENCY_RATE * ctx.config.latencySeconds;
+  const warmup = Math.ceil(ctx.config.warmup / unitSize) * unitSize;
+  const courier = scenario === 'a' ? undefined : await CourierProcess.start();
+  const target = makeTarget(scenario, ctx.sink, courier, LATENCY_CONNECTIONS, unitSize);
+  try {
+    const tag = `${scenario}-lat-r${run}`;
+    if (warmup > 0) {
+      await deliver(ctx, courier, `${tag}-warmup`, warmup, () => openLoop(target, `${tag}-warmup`, warmup, LATENCY_RATE));
+    }
+    const { sent, stats } = await deliver(ctx, courier, tag, messages, () => openLoop(target, tag, messages, LATENCY_RATE));
+    const report = await ctx.sink.report();
+    return {
+      kind: 'latency',
+      scenario,
+      run,
+      connections: LATENCY_CONNECTIONS,
+      unitSize,
+      messages,
+      offeredPerSec: LATENCY_RATE,
+      deliveredPerSec: perSecond(messages, sent.firstSendAt, stats.lastArrival),
+      p50Ms: percentile(report.latenciesMs, 50),
+      p99Ms: percentile(report.latenciesMs, 99),
+      maxMs: percentile(report.latenciesMs, 100),
+      maxSendLagMs: sent.maxLagMs,
+      duplicates: stats.duplicates,
+      retried: stats.retried,
+      stale: stats.stale,
+    };
+  } finally {
+    await target.close();
+    await courier?.stop();
+  }
+}
+
+function describeSample(sample: Sample): string {
+  const extras = [
+    sample.duplicates > 0 ? `${sample.duplicates} duplicates` : '',
+    sample.retried > 0 ? `${sample.retried} retried` : '',
+    sample.stale > 0 ? `${sample.stale} stale` : '',
+  ].filter((e) => e !== '');
+  const tail = extras.length > 0 ? `  [${extras.join(', ')}]` : '';
+  if (sample.kind === 'throughput') {
+    const ratio = sample.ratioToCeiling === undefined ? '' : `  ratio ${formatFixed(sample.ratioToCeiling, 3)}`;
+    return (
+      `run ${sample.run}  ${SCENARIO_LABELS[sample.scenario]}  C=${sample.concurrency}` +
+      (sample.requestConcurrency !== sample.concurrency ? ` (${sample.requestConcurrency} req)` : '') +
+      `: ${formatInteger(sample.deliveredPerSec)} msgs/s delivered, ${formatInteger(sample.acceptedPerSec)} accepted${ratio}${tail}`
+    );
+  }
+  return (
+    `run ${sample.run}  ${SCENARIO_LABELS[sample.scenario]} @ ${formatInteger(sample.offeredPerSec)} msgs/s: ` +
+    `p50 ${formatFixed(sample.p50Ms, 2)} ms  p99 ${formatFixed(sample.p99Ms, 2)} ms  max ${formatFixed(sample.maxMs, 2)} ms` +
+    `  (generator lag ≤ ${formatFixed(sample.maxSendLagMs, 1)} ms)${tail}`
+  );
+}
+
+function notes(config: Config): string[] {
+  const batchRequests = config.concurrency.map((c) => `C=${c} → ${Math.max(1, Math.ceil(c / BATCH_SIZE))}`).join(', ');
+  return [
+    `- msgs/s = N ÷ (last arrival at the sink − first send), N = ${formatInteger(config.n)}, median of ${config.runs} run(s); ` +
+      `duplicates are counted apart and never as throughput.`,
+    `- ratio = delivered msgs/s ÷ the ceiling (a) at the same C in the same run, median over runs.`,
+    `- (c) sends batches of ${BATCH_SIZE}; requests in flight = ceil(C / ${BATCH_SIZE}) (${batchRequests}), ` +
+      `so about C messages or a little more are in flight, as with (a) and (b).`,
+    `- Latency rows: open loop at ${formatInteger(LATENCY_RATE)} msgs/s for ${config.latencySeconds} s ` +
+      `(${formatInteger(LATENCY_RATE * config.latencySeconds)} msgs), stamped with the scheduled send time so client-side ` +
+      `queueing counts; pool of ${LATENCY_CONNECTIONS} connections; (c) sends ${LATENCY_BATCH_SIZE} messages every ` +
+      `${(LATENCY_BATCH_SIZE / LATENCY_RATE) * 1000} ms; msgs/s there is the achieved delivery rate.`,
+    `- Each measurement uses a fresh Courier with a fresh data dir and starts with ${config.warmup} untimed warm-up messages.`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const config = parseConfig(process.argv.slice(2));
+  if (config === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (config.scenarios.some((s) => s !== 'a') && !courierEntryExists()) {
+    throw new Error(`${courierEntry()} does not exist, so Courier cannot be started; use --scenarios a to measure only the ceiling`);
+  }
+  const machine = machineInfo();
+  const started = new Date();
+  log(
+    `Courier benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; ` +
+      `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, scenarios=${config.scenarios.join(',')}`,
+  );
+
+  const sink = await SinkProcess.start();
+  const ctx: Context = { config, sink };
+  const samples: Sample[] = [];
+  try {
+    // Runs are the outer loop so slow drift (thermal, other load) spreads over every scenario alike.
+    for (let run = 1; run <= config.runs; run++) {
+      for (const c of config.concurrency) {
+        let ceiling: number | undefined;
+        for (const scenario of config.scenarios) {
+          const sample = await measureThroughput(ctx, scenario, c, run);
+          if (scenario === 'a') ceiling = sample.deliveredPerSec;
+          sample.ratioToCeiling = ceiling === undefined ? undefined : sample.deliveredPerSec / ceiling;
+          samples.push(sample);
+          log(describeSample(sample));
+        }
+      }
+      for (const scenario of config.scenarios) {
+        const sample = await measureLatency(ctx, scenario, run);
+        samples.push(sample);
+        log(describeSample(sample));
+      }
+    }
+  } finally {
+    await sink.stop();
+  }
+
+  const rows = summarize(samples, config.scenarios, config.concurrency);
+  const table = markdownTable(rows);
+  const machineLine =
+    `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.totalMemGiB} GiB RAM, ` +
+    `Node ${machine.node}, ${machine.platform}`;
+  process.stdout.write(`\n## Courier benchmark (${started.toISOString()})\n\n${machineLine}\n\n${table}\n\n${notes(config).join('\n')}\n`);
+
+  writeJson(RESULTS_PATH, {
+    generatedAt: started.toISOString(),
+    durationSec: Math.round((Date.now() - started.getTime()) / 100) / 10,
+    machine,
+    config: {
+      ...config,
+      batchSize: BATCH_SIZE,
+      latencyRate: LATENCY_RATE,
+      latencyBatchSize: LATENCY_BATCH_SIZE,
+      latencyConnections: LATENCY_CONNECTIONS,
+    },
+    rows,
+    samples,
+  });
+  log(`\nwrote ${RESULTS_PATH}`);
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`${error.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // Exit now rather than wait for stray sockets and timers; the 'exit' handler
+  // in processes.ts kills any child still running.
+  process.exit(1);
+});

@@ -1,0 +1,105 @@
+/**
+ * The small HTTP layer under the API: a route table matched on the raw
+ * request target, bounded body reading, and one place that writes replies.
+ *
+ * Raw node:http rather than a framework: publish destinations live in the
+ * raw path (`/v2/publish/https://x/y?z=1`, spec §1.1) and must reach us with
+ * `//`, `%2F` and the query string untouched, DELETE bodies must be read,
+ * and an empty body with a JSON content type must be accepted.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CourierError } from '../core/errors.js';
+
+export interface Reply {
+  status: number;
+  /** Serialised as JSON. */
+  json?: unknown;
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly method: string;
+  /** The raw request target, exactly as received. */
+  readonly target: string;
+  /** The path part of the raw target (before `?`). */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Named groups of the route pattern. */
+  readonly params: Record<string, string>;
+  readonly callerIp: string;
+  /** Reads the whole body; a body over `limit` bytes is a 413 and is not kept. */
+  body(limit: number): Promise<Buffer>;
+}
+
+export interface Route {
+  methods: readonly string[];
+  /** Matched against the raw path; named groups become `params`. */
+  pattern: RegExp;
+  /** False only for health probes. */
+  auth: boolean;
+  handler: (ctx: RequestContext) => Promise<Reply>;
+}
+
+export function json(status: number, body: unknown): Reply {
+  return { status, json: body };
+}
+
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(limit: number): CourierError {
+  return new CourierError('PAYLOAD_TOO_LARGE', `body: larger than the ${limit}-byte limit (COURIER_MAX_BODY_BYTES)`, 'body');
+}
+
+export function writeReply(res: ServerResponse, reply: Reply): void {
+  const headers: Record<string, string | number> = { ...reply.headers };
+  let payload: string | undefined;
+  if (reply.json !== undefined) {
+    payload = JSON.stringify(reply.json);
+    headers['Content-Type'] = 'application/json';
+  } else if (reply.text !== undefined) {
+    payload = reply.text;
+    headers['Content-Type'] ??= 'text/plain; charset=utf-8';
+  }
+  headers['Content-Length'] = payload === undefined ? 0 : Buffer.byteLength(payload);
+  res.writeHead(reply.status, headers);
+  res.end(payload);
+}
+
+export function matchRoute(
+  routes: readonly Route[],
+  method: string,
+  path: string,
+): { route: Route; params: Record<string, string> } | 'method-not-allowed' | undefined {
+  let pathMatched = false;
+  for (const route of routes) {
+    const match = route.pattern.exec(path);
+    if (!match) continue;
+    if (!route.methods.includes(method)) {
+      pathMatched = true;
+      continue;
+    }
+    return { route, params: { ...match.groups } };
+  }
+  return pathMatched ? 'method-not-allowed' : undefined;
+}

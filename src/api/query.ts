@@ -1,0 +1,103 @@
+/**
+ * Query parameters of the list and bulk endpoints (spec §5.3, §6, §9.1) →
+ * the store's filters. Bulk mutations reject unknown keys, so that a typo can
+ * never widen a cancel or delete to everything; list endpoints ignore them.
+ */
+import { invalid } from '../core/errors.js';
+import { LOG_STATES, type LogState } from '../core/message.js';
+import type { DeadLetterFilter, MessageFilter } from '../store/port.js';
+
+/** Keys whose values may legitimately contain commas, so they are never split (ambiguity A15). */
+const UNSPLIT = new Set(['url', 'path']);
+
+type ListFilterKey = Exclude<keyof MessageFilter, 'fromDate' | 'toDate'>;
+
+const FILTER_KEYS: Record<string, ListFilterKey> = {
+  url: 'url',
+  topicName: 'topicName',
+  urlGroup: 'topicName',
+  scheduleId: 'scheduleId',
+  queueName: 'queueName',
+  label: 'label',
+  flowControlKey: 'flowControlKey',
+  callerIp: 'callerIp',
+  callerIP: 'callerIp',
+  host: 'host',
+  path: 'path',
+};
+
+export function values(query: URLSearchParams, key: string): string[] {
+  const all = query.getAll(key);
+  const split = UNSPLIT.has(key) ? all : all.flatMap((value) => value.split(','));
+  return split.map((value) => value.trim()).filter((value) => value.length > 0);
+}
+
+function date(query: URLSearchParams, key: string): number | undefined {
+  const value = query.get(key);
+  if (value === null || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw invalid(key, `must be a Unix time in milliseconds, got "${value}"`);
+  return Number(value);
+}
+
+export function count(query: URLSearchParams, fallback: number, max: number): number {
+  const value = query.get('count');
+  if (value === null || value === '') return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw invalid('count', `must be a whole number from 1 to ${max}, got "${value}"`);
+  if (Number(value) > max) throw invalid('count', `must be at most ${max}, got ${value}`);
+  return Number(value);
+}
+
+export function rejectUnknownKeys(query: URLSearchParams, allowed: ReadonlySet<string>): void {
+  for (const key of query.keys()) {
+    if (!allowed.has(key)) throw invalid(key, `unknown filter "${key}"; allowed: ${[...allowed].sort().join(', ')}`);
+  }
+}
+
+export function messageFilter(query: URLSearchParams, exclude: readonly string[] = []): MessageFilter {
+  const filter: MessageFilter = {};
+  for (const [key, field] of Object.entries(FILTER_KEYS)) {
+    if (exclude.includes(key)) continue;
+    const found = values(query, key);
+    if (found.length > 0) filter[field] = [...(filter[field] ?? []), ...found];
+  }
+  const fromDate = date(query, 'fromDate');
+  if (fromDate !== undefined) filter.fromDate = fromDate;
+  const toDate = date(query, 'toDate');
+  if (toDate !== undefined) filter.toDate = toDate;
+  return filter;
+}
+
+export function deadLetterFilter(query: URLSearchParams): DeadLetterFilter {
+  const filter: DeadLetterFilter = messageFilter(query, ['host', 'path']);
+  const messageId = values(query, 'messageId');
+  if (messageId.length > 0) filter.messageId = messageId;
+  const statuses = values(query, 'responseStatus');
+  if (statuses.length > 0) {
+    filter.responseStatus = statuses.map((status) => {
+      if (!/^\d{3}$/.test(status)) throw invalid('responseStatus', `must be an HTTP status code, got "${status}"`);
+      return Number(status);
+    });
+  }
+  return filter;
+}
+
+/** `CANCELLED` (the docs' spelling) is accepted; `IN_PROGRESS` is the filter-only alias of spec §9.2. */
+export function logState(query: URLSearchParams): LogState[] | undefined {
+  const value = query.get('state');
+  if (value === null || value === '') return undefined;
+  const state = value.toUpperCase() === 'CANCELLED' ? 'CANCELED' : value.toUpperCase();
+  if (state === 'IN_PROGRESS') return ['ACTIVE', 'RETRY', 'ERROR'];
+  if (!(LOG_STATES as readonly string[]).includes(state)) {
+    throw invalid('state', `must be one of ${LOG_STATES.join(', ')} or IN_PROGRESS, got "${value}"`);
+  }
+  return [state as LogState];
+}
+
+export function cursor(query: URLSearchParams): string | undefined {
+  const value = query.get('cursor');
+  if (value === null || value === '') return undefined;
+  if (!/^\d{1,18}$/.test(value)) throw invalid('cursor', 'is not a cursor this server returned');
+  return value;
+}
+
+export const FILTER_QUERY_KEYS = Object.keys(FILTER_KEYS);

@@ -1,0 +1,126 @@
+/** POST /v2/publish/{destination} and POST /v2/batch (spec §2, §4). */
+import { z } from 'zod';
+import { CourierError, invalid } from '../../core/errors.js';
+import type { EnqueueResult } from '../../store/port.js';
+import type { PublishRequest } from '../../messages/message-service.js';
+import { NAME, parseDestinationUrl } from '../destination.js';
+import { json, type RequestContext, type Route } from '../http.js';
+import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
+import type { ApiServices } from '../services.js';
+
+const PUBLISH_PREFIX = '/v2/publish/';
+
+/**
+ * The destination is everything after the prefix in the raw target, query
+ * string included (spec §1.1). A `qstash_token` used for auth is removed from
+ * it, since it belongs to us, not to the destination.
+ */
+function destinationOf(target: string): string {
+  const raw = target.slice(target.indexOf(PUBLISH_PREFIX) + PUBLISH_PREFIX.length);
+  const queryStart = raw.indexOf('?');
+  if (queryStart === -1 || !/[?&]qstash_token=/.test(raw)) return raw;
+  const query = new URLSearchParams(raw.slice(queryStart + 1));
+  query.delete('qstash_token');
+  const rest = query.toString();
+  return rest ? `${raw.slice(0, queryStart)}?${rest}` : raw.slice(0, queryStart);
+}
+
+/** A destination that is not a URL names a URL group, which this version does not have yet. */
+function resolveUrl(destination: string, field: string): string {
+  if (/^api\/llm(\/|\?|$)/.test(destination)) {
+    throw new CourierError('NOT_SUPPORTED', 'api/llm is not supported by Courier', field);
+  }
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(destination) && NAME.test(destination)) {
+    throw new CourierError('NOT_FOUND', `${field}: URL group "${destination}" not found`, field);
+  }
+  return parseDestinationUrl(decodeURIComponentSafe(destination), field);
+}
+
+/** The SDK pastes destinations raw, but a client that encoded one (`https%3A%2F%2F…`) means the same URL. */
+function decodeURIComponentSafe(value: string): string {
+  if (!/^https?%3A/i.test(value)) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function publishResponse(result: EnqueueResult, url: string): Record<string, unknown> {
+  return result.deduplicated ? { messageId: result.messageId, url, deduplicated: true } : { messageId: result.messageId, url };
+}
+
+const BatchItem = z.object({
+  destination: z.string().min(1),
+  headers: z.record(z.string(), z.string()).optional(),
+  body: z.string().optional(),
+  queue: z.string().optional(),
+  method: z.string().optional(),
+});
+
+export function publishRoutes(services: ApiServices): Route[] {
+  const { limits, clock, messages } = services;
+
+  async function publish(ctx: RequestContext) {
+    const url = resolveUrl(destinationOf(ctx.target), 'destination');
+    const options = parsePublishHeaders(ctx.req.headers as IncomingHeaders, limits, clock.now());
+    const body = await ctx.body(limits.maxBodyBytes);
+    const [result] = await messages.publish([{ url, options, body, callerIp: ctx.callerIp }]);
+    return json(result!.deduplicated ? 202 : 200, publishResponse(result!, url));
+  }
+
+  async function batch(ctx: RequestContext) {
+    const raw = await ctx.body(limits.maxBatchBytes);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalid('body', 'must be a JSON array of messages');
+    }
+    if (!Array.isArray(parsed)) throw invalid('body', 'must be a JSON array of messages');
+    if (parsed.length === 0) throw invalid('body', 'must contain at least one message');
+    if (parsed.length > limits.maxBatchMessages) {
+      throw invalid('body', `at most ${limits.maxBatchMessages} messages per batch (COURIER_MAX_BATCH_MESSAGES), got ${parsed.length}`);
+    }
+    const now = clock.now();
+    // Every item is validated before any is stored: a batch is accepted whole or not at all.
+    const requests: PublishRequest[] = parsed.map((item, index) => {
+      const field = `[${index}]`;
+      const shape = BatchItem.safeParse(item);
+      if (!shape.success) {
+        const issue = shape.error.issues[0]!;
+        throw invalid(`${field}.${issue.path.join('.') || 'item'}`, issue.message);
+      }
+      if (shape.data.queue !== undefined) {
+        throw invalid(`${field}.queue`, 'queues are not available in this Courier version yet');
+      }
+      const headers: IncomingHeaders = {};
+      for (const [name, value] of Object.entries(shape.data.headers ?? {})) headers[name.toLowerCase()] = value;
+      if (shape.data.method !== undefined && headers['upstash-method'] === undefined) headers['upstash-method'] = shape.data.method;
+      const body = Buffer.from(shape.data.body ?? '', 'utf8');
+      if (body.byteLength > limits.maxBodyBytes) {
+        throw new CourierError('PAYLOAD_TOO_LARGE', `${field}.body: larger than the ${limits.maxBodyBytes}-byte limit`, `${field}.body`);
+      }
+      try {
+        return {
+          url: resolveUrl(shape.data.destination, `${field}.destination`),
+          options: parsePublishHeaders(headers, limits, now),
+          body,
+          callerIp: ctx.callerIp,
+        };
+      } catch (error) {
+        if (error instanceof CourierError && error.field && !error.field.startsWith('[')) {
+          throw new CourierError(error.code, `${field}.headers.${error.message}`, `${field}.headers.${error.field}`);
+        }
+        throw error;
+      }
+    });
+    const results = await messages.publish(requests);
+    return json(200, results.map((result, index) => publishResponse(result, requests[index]!.url)));
+  }
+
+  return [
+    { methods: ['POST'], pattern: /^\/v2\/publish\/./, auth: true, handler: publish },
+    { methods: ['POST'], pattern: /^\/v2\/batch\/?$/, auth: true, handler: batch },
+  ];
+}

@@ -1,0 +1,132 @@
+/**
+ * Configuration from the environment, validated once at start. Every limit
+ * here rejects rather than clamps (spec §18): a publish beyond one gets a 400
+ * naming it.
+ */
+import { z } from 'zod';
+import { parseUpstashDuration } from './durations.js';
+
+
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseUpstashDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `not a duration (use e.g. 30s, 15m, 2h, 7d): ${value}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const integer = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+const ENV_SCHEMA = z.object({
+  PORT: integer(8080, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  COURIER_DATA_DIR: z.string().default('.courier'),
+  COURIER_PUBLIC_URL: z.string().url().optional(),
+  COURIER_TOKEN: z.string().min(1).optional(),
+  QSTASH_TOKEN: z.string().min(1).optional(),
+  QSTASH_CURRENT_SIGNING_KEY: z.string().min(1).optional(),
+  QSTASH_NEXT_SIGNING_KEY: z.string().min(1).optional(),
+  COURIER_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  COURIER_MAX_BODY_BYTES: integer(10 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+  COURIER_MAX_BATCH_BYTES: integer(100 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+  COURIER_MAX_BATCH_MESSAGES: integer(1000, 1, 100_000),
+  COURIER_DEFAULT_RETRIES: integer(3, 0, 1000),
+  COURIER_MAX_RETRIES: integer(100, 0, 1000),
+  COURIER_MAX_DELAY: duration('365d'),
+  COURIER_DEFAULT_TIMEOUT: duration('15m'),
+  COURIER_MAX_TIMEOUT: duration('2h'),
+  COURIER_MAX_IN_FLIGHT: integer(1000, 1, 100_000),
+  COURIER_CONNECTIONS_PER_ORIGIN: integer(256, 1, 10_000),
+  COURIER_MAX_RESPONSE_BYTES: integer(1024 * 1024, 0, 100 * 1024 * 1024),
+  COURIER_LEASE: duration('60s'),
+  COURIER_DEDUP_WINDOW: duration('10m'),
+  COURIER_LOG_RETENTION: duration('7d'),
+  COURIER_DLQ_RETENTION: duration('30d'),
+  COURIER_SQLITE_SYNCHRONOUS: z.enum(['normal', 'full']).default('normal'),
+});
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxBatchBytes: number;
+  maxBatchMessages: number;
+  defaultRetries: number;
+  maxRetries: number;
+  maxDelayMs: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  dedupWindowMs: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  publicUrl: string | undefined;
+  token: string | undefined;
+  currentSigningKey: string | undefined;
+  nextSigningKey: string | undefined;
+  logLevel: string;
+  limits: Limits;
+  delivery: {
+    maxInFlight: number;
+    connectionsPerOrigin: number;
+    maxResponseBytes: number;
+    leaseMs: number;
+  };
+  retention: { logsMs: number; deadLettersMs: number };
+  sqliteSynchronous: 'normal' | 'full';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings are treated as unset, the way shells and .env files usually mean them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = ENV_SCHEMA.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if (e.COURIER_DEFAULT_TIMEOUT > e.COURIER_MAX_TIMEOUT) {
+    throw new Error('invalid configuration: COURIER_DEFAULT_TIMEOUT exceeds COURIER_MAX_TIMEOUT');
+  }
+  if (e.COURIER_DEFAULT_RETRIES > e.COURIER_MAX_RETRIES) {
+    throw new Error('invalid configuration: COURIER_DEFAULT_RETRIES exceeds COURIER_MAX_RETRIES');
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.COURIER_DATA_DIR,
+    publicUrl: e.COURIER_PUBLIC_URL,
+    token: e.COURIER_TOKEN ?? e.QSTASH_TOKEN,
+    currentSigningKey: e.QSTASH_CURRENT_SIGNING_KEY,
+    nextSigningKey: e.QSTASH_NEXT_SIGNING_KEY,
+    logLevel: e.COURIER_LOG_LEVEL,
+    limits: {
+      maxBodyBytes: e.COURIER_MAX_BODY_BYTES,
+      maxBatchBytes: e.COURIER_MAX_BATCH_BYTES,
+      maxBatchMessages: e.COURIER_MAX_BATCH_MESSAGES,
+      defaultRetries: e.COURIER_DEFAULT_RETRIES,
+      maxRetries: e.COURIER_MAX_RETRIES,
+      maxDelayMs: e.COURIER_MAX_DELAY,
+      defaultTimeoutMs: e.COURIER_DEFAULT_TIMEOUT,
+      maxTimeoutMs: e.COURIER_MAX_TIMEOUT,
+      dedupWindowMs: e.COURIER_DEDUP_WINDOW,
+    },
+    delivery: {
+      maxInFlight: e.COURIER_MAX_IN_FLIGHT,
+      connectionsPerOrigin: e.COURIER_CONNECTIONS_PER_ORIGIN,
+      maxResponseBytes: e.COURIER_MAX_RESPONSE_BYTES,
+      leaseMs: e.COURIER_LEASE,
+    },
+    retention: { logsMs: e.COURIER_LOG_RETENTION, deadLettersMs: e.COURIER_DLQ_RETENTION },
+    sqliteSynchronous: e.COURIER_SQLITE_SYNCHRONOUS,
+  };
+}
+
+

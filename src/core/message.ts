@@ -1,0 +1,162 @@
+/**
+ * The message: what a publish creates, what the store keeps and what delivery
+ * sends.
+ *
+ * Lifecycle (enforced by the store verbs named in brackets; a transition not
+ * in this table is a bug):
+ *
+ *   (accepted) ──enqueue──▶ pending
+ *   pending    ──claimDue──▶ active        an attempt is in flight, under a lease
+ *   active     ──settle:ack──▶ delivered    destination answered 2xx
+ *   active     ──settle:retry──▶ pending    failed attempt, retries left (due later)
+ *   active     ──settle:deadLetter──▶ failed  retries exhausted or 489 non-retryable; a DLQ entry is made
+ *   pending    ──cancel──▶ canceled
+ *   active     ──cancel──▶ active + cancelRequested; the attempt's outcome decides:
+ *                 ack → delivered, retry → canceled, deadLetter → failed
+ *   active     ──claimDue (lease expired)──▶ active   the holder died; same message id, at-least-once
+ *
+ * Glossary:
+ * - attempt: one HTTP request to the destination. `retried` counts the failed
+ *   attempts before this one and is sent as `Upstash-Retried`.
+ * - lease: the right, for a bounded time, to run one attempt. Settling with a
+ *   lease that is no longer held is refused (LEASE_LOST), so a message whose
+ *   holder stalled past its lease is never settled twice.
+ * - follow-up: a message created by the outcome of an attempt (a callback or
+ *   failure callback). It is enqueued in the same atomic step as the outcome,
+ *   so a crash cannot keep one without the other.
+ */
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export const MESSAGE_STATES = ['pending', 'active', 'delivered', 'failed', 'canceled'] as const;
+export type MessageState = (typeof MESSAGE_STATES)[number];
+
+/** What a message exists for: its own delivery, or reporting on another's. */
+export const MESSAGE_KINDS = ['message', 'callback', 'failure_callback'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** Header name (canonical, `Content-Type` style) → value, as delivered. */
+export type HeaderMap = Record<string, string>;
+
+/** Settings of a callback or failure callback, from `Upstash-(Failure-)Callback*` headers. */
+export interface CallbackConfig {
+  url: string;
+  method: HttpMethod;
+  /** Sent on the callback request (from `Upstash-Callback-Forward-*`). */
+  headers: HeaderMap;
+  retries?: number;
+  timeoutMs?: number;
+  retryDelayExpression?: string;
+  delayMs?: number;
+}
+
+/** Which parts of a message are shown as `REDACTED:…` in GET, logs and DLQ. Delivery is unaffected. */
+export interface RedactSpec {
+  body: boolean;
+  allHeaders: boolean;
+  /** Canonical header names. */
+  headers: string[];
+}
+
+/** Everything about a message that is fixed when it is accepted. */
+export interface MessageSpec {
+  messageId: string;
+  kind: MessageKind;
+  url: string;
+  method: HttpMethod;
+  /** Delivered as-is: forwarded headers plus Content-Type. */
+  headers: HeaderMap;
+  body: Uint8Array;
+  maxRetries: number;
+  retryDelayExpression?: string;
+  /** Per-attempt timeout as published; absent means the server default. */
+  timeoutMs?: number;
+  callback?: CallbackConfig;
+  failureCallback?: CallbackConfig;
+  labels: string[];
+  redact?: RedactSpec;
+  createdAt: number;
+  /** When the first attempt is due. */
+  notBefore: number;
+  callerIp: string;
+  /** For callbacks: the message whose attempt this reports on. */
+  sourceMessageId?: string;
+  // Set by URL groups, queues and schedules (later parts of the engine).
+  topicName?: string;
+  endpointName?: string;
+  queueName?: string;
+  scheduleId?: string;
+}
+
+/** A message to store, with the deduplication key that guards it, if any. */
+export interface NewMessage {
+  spec: MessageSpec;
+  dedup?: { key: string; expiresAt: number };
+}
+
+/** A message still waiting or in flight, as `GET /v2/messages/{id}` shows it. */
+export interface MessageRecord {
+  spec: MessageSpec;
+  state: 'pending' | 'active';
+  retried: number;
+  dueAt: number;
+}
+
+/** A message handed to delivery by `claimDue`. */
+export interface ClaimedMessage {
+  spec: MessageSpec;
+  retried: number;
+  leaseId: string;
+}
+
+/** What came back from one attempt. `status` is absent when no HTTP response arrived. */
+export interface AttemptResponse {
+  status?: number;
+  headers?: Record<string, string[]>;
+  body?: Uint8Array;
+  error?: string;
+  durationMs: number;
+}
+
+/** The log states of spec §9.2. `CANCELED` is the spelling we emit. */
+export const LOG_STATES = [
+  'CREATED',
+  'ACTIVE',
+  'DELIVERED',
+  'ERROR',
+  'RETRY',
+  'FAILED',
+  'CANCEL_REQUESTED',
+  'CANCELED',
+] as const;
+export type LogState = (typeof LOG_STATES)[number];
+
+/** One entry of the log, joined with the message it is about. */
+export interface LogEvent {
+  time: number;
+  state: LogState;
+  spec: MessageSpec;
+  error?: string;
+  nextDeliveryTime?: number;
+  response?: AttemptResponse;
+}
+
+export interface DeadLetter {
+  dlqId: string;
+  createdAt: number;
+  spec: MessageSpec;
+  response: AttemptResponse;
+}
+
+export function urlHost(url: string): string {
+  return URL.canParse(url) ? new URL(url).hostname : '';
+}
+
+export function urlPath(url: string): string {
+  return URL.canParse(url) ? new URL(url).pathname : '';
+}
+
+export function originOf(url: string): string {
+  return new URL(url).origin;
+}

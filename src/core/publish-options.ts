@@ -1,0 +1,20 @@
+/** What a publish asks for, once its headers are validated (api/publish-headers.ts builds it). */
+import type { CallbackConfig, HeaderMap, HttpMethod, RedactSpec } from './message.js';
+
+export interface PublishOptions {
+  method: HttpMethod;
+  /** Forwarded headers and Content-Type, canonical names. */
+  headers: HeaderMap;
+  /** Absolute due time from Upstash-Not-Before (ms); wins over delayMs. */
+  notBefore?: number;
+  delayMs?: number;
+  retries?: number;
+  retryDelayExpression?: string;
+  timeoutMs?: number;
+  callback?: CallbackConfig;
+  failureCallback?: CallbackConfig;
+  deduplicationId?: string;
+  contentBasedDeduplication: boolean;
+  labels: string[];
+  redact?: RedactSpec;
+}

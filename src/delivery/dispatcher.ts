@@ -1,0 +1,264 @@
+/**
+ * The delivery loop: claim due messages → send → settle.
+ *
+ * - Bounded: at most `maxInFlight` messages are claimed and not yet settled,
+ *   whatever the backlog; the store hands them out a batch at a time.
+ * - Fair to origins: an origin with `connectionsPerOrigin` attempts in flight
+ *   is left out of claims until one finishes, so a hanging destination holds
+ *   at most that many slots and never stalls the others.
+ * - Woken, not polling: a publish calls `wake()`; a future due time arms one
+ *   timer for exactly then. A slow safety poll covers what no wake reports.
+ * - Batched: claims take many messages per transaction, and the outcomes that
+ *   finish in the same tick are settled in one transaction.
+ *
+ * HAZARD: a message is settled only under the lease it was claimed with. If
+ * the event loop stalls longer than a lease, another claim may take the
+ * message and this node's settlement is refused (leaseLost): the message is
+ * then delivered twice, which at-least-once allows and `Upstash-Message-Id`
+ * lets receivers detect.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { ClaimedMessage } from '../core/message.js';
+import { originOf } from '../core/message.js';
+import type { Lease, Settlement, SettleResult, Store } from '../store/port.js';
+import { buildRequest, isSuccess, settlementFor } from './attempt.js';
+import type { DeliveryClient } from './http-client.js';
+
+export interface DispatcherOptions {
+  maxInFlight: number;
+  connectionsPerOrigin: number;
+  leaseMs: number;
+  defaultTimeoutMs: number;
+}
+
+export interface DispatcherDeps {
+  store: Store;
+  client: DeliveryClient;
+  clock: Clock;
+  logger: Logger;
+  /** The key that signs deliveries now; read per attempt so a rotation applies at once. */
+  currentSigningKey: () => string;
+  options: DispatcherOptions;
+}
+
+/** One claim takes at most this many: large enough to amortise a transaction, small enough to start sending soon. */
+const CLAIM_BATCH = 256;
+/** Catches work no wake reported (another writer, a clock jump). Cheap: one indexed min() query. */
+const SAFETY_POLL_MS = 2_000;
+/** After a store error the loop waits this long before trying again, instead of spinning. */
+const STORE_ERROR_BACKOFF_MS = 500;
+
+export class Dispatcher {
+  private readonly inFlight = new Map<string, { leaseId: string; origin: string }>();
+  private readonly inFlightByOrigin = new Map<string, number>();
+  private readonly settleQueue: { settlement: Settlement; claimed: ClaimedMessage }[] = [];
+  private pumping = false;
+  private pumpRequested = false;
+  private immediatePending = false;
+  private settleScheduled = false;
+  private settling: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const renewEvery = Math.max(50, Math.floor(this.deps.options.leaseMs / 3));
+    this.leaseTimer = setInterval(() => void this.renewLeases(), renewEvery);
+    this.wake();
+  }
+
+  /** Stops claiming, waits up to `graceMs` for attempts in flight, and settles what finished. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    clearInterval(this.leaseTimer);
+    if (this.inFlight.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    await this.flushSettlements();
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** New work may be due at `dueAt` (default: now). Coalesces: many wakes in one tick make one claim. */
+  wake(dueAt?: number): void {
+    if (!this.running) return;
+    const now = this.deps.clock.now();
+    if (dueAt !== undefined && dueAt > now) {
+      this.armTimer(dueAt);
+      return;
+    }
+    if (this.immediatePending) return;
+    this.immediatePending = true;
+    setImmediate(() => {
+      this.immediatePending = false;
+      void this.pump();
+    });
+  }
+
+  private armTimer(at: number): void {
+    if (!this.running || at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    const delay = Math.max(0, at - this.deps.clock.now());
+    this.timer = setTimeout(() => {
+      this.timerAt = Number.POSITIVE_INFINITY;
+      void this.pump();
+    }, delay);
+  }
+
+  private saturatedOrigins(): string[] {
+    const saturated: string[] = [];
+    for (const [origin, count] of this.inFlightByOrigin) {
+      if (count >= this.deps.options.connectionsPerOrigin) saturated.push(origin);
+    }
+    return saturated;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpRequested = true;
+      return;
+    }
+    this.pumping = true;
+    const { store, clock, logger, options } = this.deps;
+    try {
+      do {
+        this.pumpRequested = false;
+        while (this.running && this.inFlight.size < options.maxInFlight) {
+          const limit = Math.min(CLAIM_BATCH, options.maxInFlight - this.inFlight.size);
+          const claimed = await store.claimDue({
+            now: clock.now(),
+            limit,
+            leaseMs: options.leaseMs,
+            excludeOrigins: this.saturatedOrigins(),
+          });
+          for (const message of claimed) this.startAttempt(message);
+          if (claimed.length < limit) break;
+        }
+      } while (this.pumpRequested && this.running);
+      if (this.running && this.inFlight.size < options.maxInFlight) {
+        const next = await store.nextDueAt();
+        const now = clock.now();
+        this.armTimer(Math.min(next ?? Number.POSITIVE_INFINITY, now + SAFETY_POLL_MS));
+      }
+    } catch (error) {
+      logger.error({ err: error }, 'delivery loop: store error; retrying shortly');
+      this.armTimer(clock.now() + STORE_ERROR_BACKOFF_MS);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private startAttempt(claimed: ClaimedMessage): void {
+    const { spec } = claimed;
+    let origin: string;
+    try {
+      origin = originOf(spec.url);
+    } catch {
+      // Unreachable for messages that passed publish validation; settle it as a failed attempt rather than crash.
+      origin = 'invalid:';
+    }
+    this.inFlight.set(spec.messageId, { leaseId: claimed.leaseId, origin });
+    this.inFlightByOrigin.set(origin, (this.inFlightByOrigin.get(origin) ?? 0) + 1);
+    void this.attempt(claimed);
+  }
+
+  private async attempt(claimed: ClaimedMessage): Promise<void> {
+    const { client, clock, currentSigningKey, options } = this.deps;
+    const request = buildRequest(claimed, {
+      signingKey: currentSigningKey(),
+      now: clock.now(),
+      defaultTimeoutMs: options.defaultTimeoutMs,
+    });
+    // client.send never rejects: network failures come back as a response with `error`.
+    const response = await client.send(request);
+    this.settleQueue.push({ settlement: settlementFor(claimed, response, clock.now()), claimed });
+    this.scheduleSettle();
+  }
+
+  private scheduleSettle(): void {
+    if (this.settleScheduled) return;
+    this.settleScheduled = true;
+    setImmediate(() => {
+      this.settleScheduled = false;
+      void this.flushSettlements();
+    });
+  }
+
+  /** Settlements are applied one batch at a time, in order. */
+  private flushSettlements(): Promise<void> {
+    this.settling = this.settling.then(() => this.settleBatch());
+    return this.settling;
+  }
+
+  private async settleBatch(): Promise<void> {
+    if (this.settleQueue.length === 0) return;
+    const batch = this.settleQueue.splice(0, this.settleQueue.length);
+    const { store, logger } = this.deps;
+    let results: SettleResult[];
+    try {
+      results = await store.settle(batch.map((item) => item.settlement));
+    } catch (error) {
+      // The messages stay leased in the store; when their leases run out they are claimed again.
+      logger.error({ err: error, messages: batch.length }, 'settle failed; messages will be redelivered after their lease');
+      results = batch.map(() => 'leaseLost');
+    }
+    let earliestRetry = Number.POSITIVE_INFINITY;
+    batch.forEach(({ settlement, claimed }, index) => {
+      this.release(claimed.spec.messageId);
+      this.logOutcome(settlement, claimed, results[index] ?? 'leaseLost');
+      if (settlement.kind === 'retry') earliestRetry = Math.min(earliestRetry, settlement.nextAt);
+      if (settlement.followUps.length > 0) earliestRetry = Math.min(earliestRetry, ...settlement.followUps.map((f) => f.spec.notBefore));
+    });
+    if (earliestRetry !== Number.POSITIVE_INFINITY) this.wake(earliestRetry);
+    this.wake();
+    if (this.inFlight.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private release(messageId: string): void {
+    const entry = this.inFlight.get(messageId);
+    if (!entry) return;
+    this.inFlight.delete(messageId);
+    const count = (this.inFlightByOrigin.get(entry.origin) ?? 1) - 1;
+    if (count <= 0) this.inFlightByOrigin.delete(entry.origin);
+    else this.inFlightByOrigin.set(entry.origin, count);
+  }
+
+  private logOutcome(settlement: Settlement, claimed: ClaimedMessage, result: SettleResult): void {
+    const { response } = settlement;
+    const line = {
+      messageId: claimed.spec.messageId,
+      url: claimed.spec.url,
+      retried: claimed.retried,
+      status: response.status,
+      durationMs: response.durationMs,
+      outcome: result === 'settled' ? settlement.kind : result,
+    };
+    if (isSuccess(response)) this.deps.logger.info(line, 'delivered');
+    else if (result === 'leaseLost') this.deps.logger.warn(line, 'attempt finished after its lease was lost');
+    else this.deps.logger.warn({ ...line, error: response.error }, settlement.kind === 'retry' ? 'attempt failed; will retry' : 'attempt failed');
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const leases: Lease[] = [...this.inFlight].map(([messageId, { leaseId }]) => ({ messageId, leaseId }));
+    try {
+      await this.deps.store.extendLeases(leases, this.deps.clock.now() + this.deps.options.leaseMs);
+    } catch (error) {
+      this.deps.logger.error({ err: error, leases: leases.length }, 'lease renewal failed');
+    }
+  }
+}

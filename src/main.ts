@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: Courier on the embedded SQLite store. On the first start with
+ * no token or keys configured, it generates them, keeps them in the data dir,
+ * and prints the lines an app pastes into its environment.
+ */
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type Config } from './core/config.js';
+import { startCourier, type CourierServer } from './server.js';
+
+function envLines(config: Config, server: CourierServer): string {
+  const url = config.publicUrl ?? `http://localhost:${server.port}`;
+  const keys = server.keys.signingKeys();
+  return [
+    `QSTASH_URL=${url}`,
+    `QSTASH_TOKEN=${server.keys.token}`,
+    `QSTASH_CURRENT_SIGNING_KEY=${keys.current}`,
+    `QSTASH_NEXT_SIGNING_KEY=${keys.next}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  }
+  const server = await startCourier(config);
+  const envFile = join(config.dataDir, 'courier.env');
+  if (server.keys.generated) {
+    // Written for the user to copy; readable by this user only, like any credentials file.
+    writeFileSync(envFile, `${envLines(config, server)}\n`, { mode: 0o600 });
+    chmodSync(envFile, 0o600);
+    process.stdout.write(
+      `\nCourier generated credentials (kept in ${config.dataDir}; also in ${envFile}).\n` +
+        `Put these in your app's environment:\n\n${envLines(config, server)}\n\n`,
+    );
+  }
+  server.logger.info(
+    { url: server.url, dataDir: config.dataDir, credentials: server.keys.generated ? envFile : 'unchanged' },
+    `Courier listening on port ${server.port}`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down: finishing deliveries in flight');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+await main();

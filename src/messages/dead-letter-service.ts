@@ -1,0 +1,73 @@
+/** The DLQ (spec §6): list, get, delete, and retry as a new message. */
+import type { PublishOptions } from '../core/publish-options.js';
+import type { Clock } from '../core/clock.js';
+import { CourierError } from '../core/errors.js';
+import { newMessageId } from '../core/ids.js';
+import type { DeadLetter, MessageSpec } from '../core/message.js';
+import type { DeadLetterSelection, EnqueueResult, Page, Store } from '../store/port.js';
+
+/** Config a retry request may override (spec §6: "optional config headers override the originals"). */
+export type RetryOverrides = Partial<Pick<PublishOptions, 'retries' | 'retryDelayExpression' | 'timeoutMs' | 'delayMs' | 'notBefore' | 'callback' | 'failureCallback'>>;
+
+export class DeadLetterService {
+  constructor(
+    private readonly deps: { store: Store; clock: Clock; notifyDue: (dueAt: number) => void },
+  ) {}
+
+  list(selection: DeadLetterSelection): Promise<Page<DeadLetter>> {
+    return this.deps.store.listDeadLetters(selection);
+  }
+
+  async get(dlqId: string): Promise<DeadLetter> {
+    const entry = await this.deps.store.getDeadLetter(dlqId);
+    if (!entry) throw new CourierError('DLQ_ENTRY_NOT_FOUND', `DLQ entry ${dlqId} not found`);
+    return entry;
+  }
+
+  async deleteOne(dlqId: string): Promise<void> {
+    const { deleted } = await this.deps.store.deleteDeadLetters({ dlqIds: [dlqId] });
+    if (deleted === 0) throw new CourierError('DLQ_ENTRY_NOT_FOUND', `DLQ entry ${dlqId} not found`);
+  }
+
+  deleteMany(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }> {
+    return this.deps.store.deleteDeadLetters(selection);
+  }
+
+  /**
+   * Each selected entry becomes a new message (new id, same body, headers and
+   * config unless overridden) and leaves the DLQ, atomically per entry. An
+   * entry deleted or retried concurrently is skipped.
+   */
+  async retry(selection: DeadLetterSelection, overrides: RetryOverrides): Promise<{ results: EnqueueResult[]; cursor?: string }> {
+    const page = await this.deps.store.listDeadLetters(selection);
+    const now = this.deps.clock.now();
+    const items = page.items.map((entry) => ({ dlqId: entry.dlqId, message: { spec: replayed(entry.spec, overrides, now) } }));
+    const results = (await this.deps.store.replayDeadLetters(items, now)).filter(
+      (result): result is EnqueueResult => result !== undefined,
+    );
+    if (items.length > 0) this.deps.notifyDue(Math.min(...items.map((item) => item.message.spec.notBefore)));
+    return page.cursor === undefined ? { results } : { results, cursor: page.cursor };
+  }
+
+  async retryOne(dlqId: string, overrides: RetryOverrides): Promise<EnqueueResult> {
+    const { results } = await this.retry({ dlqIds: [dlqId] }, overrides);
+    const result = results[0];
+    if (!result) throw new CourierError('DLQ_ENTRY_NOT_FOUND', `DLQ entry ${dlqId} not found`);
+    return result;
+  }
+}
+
+function replayed(original: MessageSpec, overrides: RetryOverrides, now: number): MessageSpec {
+  const spec: MessageSpec = {
+    ...original,
+    messageId: newMessageId(),
+    createdAt: now,
+    notBefore: overrides.notBefore ?? now + (overrides.delayMs ?? 0),
+  };
+  if (overrides.retries !== undefined) spec.maxRetries = overrides.retries;
+  if (overrides.retryDelayExpression !== undefined) spec.retryDelayExpression = overrides.retryDelayExpression;
+  if (overrides.timeoutMs !== undefined) spec.timeoutMs = overrides.timeoutMs;
+  if (overrides.callback) spec.callback = overrides.callback;
+  if (overrides.failureCallback) spec.failureCallback = overrides.failureCallback;
+  return spec;
+}

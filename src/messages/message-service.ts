@@ -1,0 +1,104 @@
+/**
+ * Publishing and the message-level operations behind /v2/publish, /v2/batch,
+ * /v2/messages and /v2/events. Handlers call this; it calls the store.
+ */
+import { createHash } from 'node:crypto';
+import type { PublishOptions } from '../core/publish-options.js';
+import type { Clock } from '../core/clock.js';
+import type { Limits } from '../core/config.js';
+import { CourierError } from '../core/errors.js';
+import { newMessageId } from '../core/ids.js';
+import type { LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
+import type { CancelSelection, EnqueueResult, EventQuery, Page, Store } from '../store/port.js';
+
+export interface PublishRequest {
+  /** A validated absolute URL. */
+  url: string;
+  options: PublishOptions;
+  body: Uint8Array;
+  callerIp: string;
+}
+
+export interface MessageServiceDeps {
+  store: Store;
+  clock: Clock;
+  limits: Limits;
+  /** Tells delivery that work falls due at `dueAt`. */
+  notifyDue: (dueAt: number) => void;
+}
+
+export class MessageService {
+  constructor(private readonly deps: MessageServiceDeps) {}
+
+  /** Stores all of `requests` in one atomic step; results align with the input. */
+  async publish(requests: PublishRequest[]): Promise<EnqueueResult[]> {
+    const now = this.deps.clock.now();
+    const messages = requests.map((request) => this.newMessage(request, now));
+    const results = await this.deps.store.enqueue(messages, now);
+    let earliest = Number.POSITIVE_INFINITY;
+    results.forEach((result, index) => {
+      if (!result.deduplicated) earliest = Math.min(earliest, messages[index]!.spec.notBefore);
+    });
+    if (earliest !== Number.POSITIVE_INFINITY) this.deps.notifyDue(earliest);
+    return results;
+  }
+
+  private newMessage(request: PublishRequest, now: number): NewMessage {
+    const { options } = request;
+    const spec: MessageSpec = {
+      messageId: newMessageId(),
+      kind: 'message',
+      url: request.url,
+      method: options.method,
+      headers: options.headers,
+      body: request.body,
+      maxRetries: options.retries ?? this.deps.limits.defaultRetries,
+      labels: options.labels,
+      createdAt: now,
+      notBefore: options.notBefore ?? now + (options.delayMs ?? 0),
+      callerIp: request.callerIp,
+    };
+    if (options.retryDelayExpression !== undefined) spec.retryDelayExpression = options.retryDelayExpression;
+    if (options.timeoutMs !== undefined) spec.timeoutMs = options.timeoutMs;
+    if (options.callback) spec.callback = options.callback;
+    if (options.failureCallback) spec.failureCallback = options.failureCallback;
+    if (options.redact) spec.redact = options.redact;
+    const key = dedupKey(request);
+    return key ? { spec, dedup: { key, expiresAt: now + this.deps.limits.dedupWindowMs } } : { spec };
+  }
+
+  async get(messageId: string): Promise<MessageRecord> {
+    const record = await this.deps.store.getMessage(messageId);
+    if (!record) throw new CourierError('MESSAGE_NOT_FOUND', `message ${messageId} not found (unknown, or already delivered, failed or canceled)`);
+    return record;
+  }
+
+  async cancelOne(messageId: string): Promise<number> {
+    const cancelled = await this.deps.store.cancel({ messageIds: [messageId] }, this.deps.clock.now());
+    if (cancelled === 0) throw new CourierError('MESSAGE_NOT_FOUND', `message ${messageId} not found (unknown, finished, or already being canceled)`);
+    return cancelled;
+  }
+
+  cancelMany(selection: CancelSelection): Promise<number> {
+    return this.deps.store.cancel(selection, this.deps.clock.now());
+  }
+
+  logs(query: EventQuery): Promise<Page<LogEvent>> {
+    return this.deps.store.listEvents(query);
+  }
+}
+
+/**
+ * Dedup is scoped to the destination (spec §2.5). Content-based dedup hashes
+ * what the destination would receive: URL, method, body, Content-Type and the
+ * forwarded headers (the documented reading of A8), not Courier's own config.
+ */
+function dedupKey(request: PublishRequest): string | undefined {
+  const { options } = request;
+  if (options.deduplicationId !== undefined) return `id\n${request.url}\n${options.deduplicationId}`;
+  if (!options.contentBasedDeduplication) return undefined;
+  const hash = createHash('sha256').update(request.url).update('\n').update(options.method).update('\n');
+  for (const name of Object.keys(options.headers).sort()) hash.update(`${name}: ${options.headers[name]}\n`);
+  hash.update(request.body);
+  return `content\n${request.url}\n${hash.digest('hex')}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * The token and signing keys in force. Configured values win; otherwise the
+ * store's are used, and on the very first start fresh ones are generated and
+ * stored, so restarts keep them.
+ */
+import type { Config } from '../core/config.js';
+import { newSigningKey, newToken } from '../core/ids.js';
+import type { Credentials, SigningKeys, Store } from '../store/port.js';
+
+export class KeyRing {
+  private keys: SigningKeys;
+  /** Which values came from the environment rather than the store (and so cannot be rotated here). */
+  readonly configured: { token: boolean; signingKeys: boolean };
+
+  private constructor(
+    private readonly store: Store,
+    readonly token: string,
+    keys: SigningKeys,
+    configured: { token: boolean; signingKeys: boolean },
+    readonly generated: boolean,
+  ) {
+    this.keys = keys;
+    this.configured = configured;
+  }
+
+  static async open(store: Store, config: Config): Promise<KeyRing> {
+    const proposed: Credentials = {
+      token: config.token ?? newToken(),
+      currentSigningKey: config.currentSigningKey ?? newSigningKey(),
+      nextSigningKey: config.nextSigningKey ?? newSigningKey(),
+    };
+    const stored = await store.ensureCredentials(proposed);
+    const generated = stored.token === proposed.token && stored.currentSigningKey === proposed.currentSigningKey && !config.token;
+    const signingKeysConfigured = config.currentSigningKey !== undefined && config.nextSigningKey !== undefined;
+    return new KeyRing(
+      store,
+      config.token ?? stored.token,
+      signingKeysConfigured
+        ? { current: config.currentSigningKey!, next: config.nextSigningKey! }
+        : { current: config.currentSigningKey ?? stored.currentSigningKey, next: config.nextSigningKey ?? stored.nextSigningKey },
+      { token: config.token !== undefined, signingKeys: signingKeysConfigured },
+      generated,
+    );
+  }
+
+  current(): string {
+    return this.keys.current;
+  }
+
+  signingKeys(): SigningKeys {
+    return { ...this.keys };
+  }
+
+  /**
+   * current ← next, next ← fresh (spec §10). With keys from the environment,
+   * the rotation is in force until restart only, when the environment wins
+   * again; the operator is told so in the log.
+   */
+  async rotate(): Promise<SigningKeys> {
+    if (this.configured.signingKeys) {
+      this.keys = { current: this.keys.next, next: newSigningKey() };
+    } else {
+      this.keys = await this.store.rotateSigningKeys(newSigningKey());
+    }
+    return this.signingKeys();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The composition root: config → store → services → HTTP. The only module
+ * that picks a concrete store adapter.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { pino, type Logger } from 'pino';
+import { createApp } from './api/app.js';
+import type { ApiServices, HealthReport } from './api/services.js';
+import { systemClock, type Clock } from './core/clock.js';
+import type { Config } from './core/config.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { createPooledClient, type DeliveryClient } from './delivery/http-client.js';
+import { DeadLetterService } from './messages/dead-letter-service.js';
+import { MessageService } from './messages/message-service.js';
+import { KeyRing } from './messages/signing-keys.js';
+import type { Store } from './store/port.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+/** Retention clean-up runs this often; each run is one short transaction. */
+const PURGE_INTERVAL_MS = 60_000;
+
+export interface CourierServer {
+  readonly url: string;
+  readonly port: number;
+  readonly keys: KeyRing;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface CourierOverrides {
+  clock?: Clock;
+  client?: DeliveryClient;
+  logger?: Logger;
+  store?: Store;
+}
+
+export function createLogger(level: string): Logger {
+  // Redaction is a second line of defence: no code path logs these on purpose.
+  return pino({
+    level,
+    base: { service: 'courier' },
+    redact: ['req.headers.authorization', 'headers.authorization', 'token', 'signingKey', '*.token'],
+  });
+}
+
+export async function startCourier(config: Config, overrides: CourierOverrides = {}): Promise<CourierServer> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const store =
+    overrides.store ?? new SqliteStore({ path: join(config.dataDir, 'courier.db'), synchronous: config.sqliteSynchronous });
+  const keys = await KeyRing.open(store, config);
+  const client =
+    overrides.client ??
+    createPooledClient({
+      connectionsPerOrigin: config.delivery.connectionsPerOrigin,
+      maxResponseBytes: config.delivery.maxResponseBytes,
+    });
+  const dispatcher = new Dispatcher({
+    store,
+    client,
+    clock,
+    logger: logger.child({ component: 'delivery' }),
+    currentSigningKey: () => keys.current(),
+    options: { ...config.delivery, defaultTimeoutMs: config.limits.defaultTimeoutMs },
+  });
+  const notifyDue = (dueAt: number) => dispatcher.wake(dueAt);
+  const startedAt = Date.now();
+
+  const health = {
+    async ready() {
+      try {
+        await store.ping();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async report(): Promise<HealthReport> {
+      const report: HealthReport = {
+        status: 'ok',
+        version: VERSION,
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        store: { kind: store.constructor.name, reachable: true },
+        inFlight: dispatcher.inFlightCount,
+      };
+      try {
+        report.backlog = await store.stats();
+      } catch (error) {
+        report.status = 'degraded';
+        report.store = { ...report.store, reachable: false, error: error instanceof Error ? error.message : String(error) };
+      }
+      return report;
+    },
+  };
+
+  const services: ApiServices = {
+    clock,
+    limits: config.limits,
+    messages: new MessageService({ store, clock, limits: config.limits, notifyDue }),
+    deadLetters: new DeadLetterService({ store, clock, notifyDue }),
+    keys,
+    health,
+  };
+  const server: Server = createApp(services, { token: keys.token, logger });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  dispatcher.start();
+
+  const purge = setInterval(() => {
+    const now = clock.now();
+    store
+      .purge({
+        logsBefore: now - config.retention.logsMs,
+        deadLettersBefore: now - config.retention.deadLettersMs,
+        dedupBefore: now,
+      })
+      .then((purged) => {
+        if (purged.messages + purged.events + purged.deadLetters > 0) logger.info({ purged }, 'retention clean-up');
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'retention clean-up failed'));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    keys,
+    logger,
+    close() {
+      closing ??= (async () => {
+        clearInterval(purge);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await dispatcher.stop();
+        await client.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

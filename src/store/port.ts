@@ -1,0 +1,222 @@
+/**
+ * The store port: the atomic verbs the engine needs, in the engine's words.
+ *
+ * Every verb is one atomic transition (all of it happens or none of it does),
+ * and every verb that changes a message also appends the log events that
+ * describe the change, in the same transition, so the log never disagrees
+ * with the state. No SQL, key layout or engine name leaks through here: an
+ * adapter (sqlite/, later postgres/ and redis/) is chosen only by server.ts.
+ *
+ * Times are epoch milliseconds, passed in by the caller (the store never reads
+ * a clock), so tests can step time and nodes agree on one notion of "now".
+ */
+import type {
+  AttemptResponse,
+  ClaimedMessage,
+  DeadLetter,
+  LogEvent,
+  LogState,
+  MessageRecord,
+  NewMessage,
+} from '../core/message.js';
+
+/** What an engine can do natively; the core falls back where a flag is false. */
+export interface StoreCapabilities {
+  /**
+   * Only one process can hold the store open (embedded SQLite). Such a store
+   * releases every lease when it opens, so a message in flight when the
+   * previous process died is redelivered at once instead of after its lease.
+   */
+  exclusive: boolean;
+  /**
+   * The store tells other nodes about new work (PostgreSQL LISTEN/NOTIFY,
+   * Redis pub/sub). Without it, a node learns of work published through
+   * another node by polling. A single-node store needs neither.
+   */
+  pushNotify: boolean;
+}
+
+export interface Credentials {
+  token: string;
+  currentSigningKey: string;
+  nextSigningKey: string;
+}
+
+export interface SigningKeys {
+  current: string;
+  next: string;
+}
+
+export interface EnqueueResult {
+  messageId: string;
+  /** True when the dedup key was already held: `messageId` is then the first message's. */
+  deduplicated: boolean;
+}
+
+export interface ClaimRequest {
+  now: number;
+  limit: number;
+  /** The lease lasts until now + leaseMs unless extended. */
+  leaseMs: number;
+  /** Origins (`scheme://host:port`) whose messages must not be claimed now, e.g. saturated ones. */
+  excludeOrigins?: readonly string[];
+}
+
+export interface Lease {
+  messageId: string;
+  leaseId: string;
+}
+
+/**
+ * The outcome of one attempt. The kinds name the transitions of the message
+ * lifecycle (core/message.ts): ack → delivered, retry → pending again,
+ * deadLetter → failed with a DLQ entry.
+ */
+export type Settlement = Lease & {
+  at: number;
+  response: AttemptResponse;
+  /** Callbacks created by this attempt, enqueued atomically with it. */
+  followUps: NewMessage[];
+} & (
+    | { kind: 'ack' }
+    | { kind: 'retry'; nextAt: number }
+    | { kind: 'deadLetter'; dlqId: string }
+  );
+
+/**
+ * - settled: the transition happened as asked.
+ * - canceled: a retry of a message whose cancel was requested mid-attempt; it is now canceled.
+ * - leaseLost: the lease was not held any more (expired and taken, or the message is gone); nothing changed.
+ */
+export type SettleResult = 'settled' | 'canceled' | 'leaseLost';
+
+/** Filters shared by logs, DLQ and bulk cancel (spec §5.3, §6, §9). Values within a key are OR'd, keys AND'd. */
+export interface MessageFilter {
+  url?: string[];
+  topicName?: string[];
+  scheduleId?: string[];
+  queueName?: string[];
+  label?: string[];
+  flowControlKey?: string[];
+  callerIp?: string[];
+  host?: string[];
+  path?: string[];
+  /** Inclusive bounds on the message's creation time (logs: on the event time). */
+  fromDate?: number;
+  toDate?: number;
+}
+
+export type CancelSelection =
+  | { messageIds: string[] }
+  | { filter: MessageFilter; limit?: number }
+  | { all: true; limit?: number };
+
+export interface Page<T> {
+  items: T[];
+  /** Absent on the last page. Opaque to callers. */
+  cursor?: string;
+}
+
+export interface EventQuery {
+  messageIds?: string[];
+  filter?: MessageFilter;
+  /** `IN_PROGRESS` matches ACTIVE, RETRY and ERROR. */
+  states?: LogState[];
+  cursor?: string;
+  count: number;
+}
+
+export interface DeadLetterFilter extends MessageFilter {
+  messageId?: string[];
+  responseStatus?: number[];
+}
+
+export type DeadLetterSelection =
+  | { dlqIds: string[] }
+  | { filter: DeadLetterFilter; cursor?: string; count: number };
+
+export interface StoreStats {
+  /** Messages waiting (due or not), not counting those in flight. */
+  pending: number;
+  /** Messages whose attempt is in flight. */
+  active: number;
+  deadLetters: number;
+}
+
+export interface PurgeRequest {
+  /** Finished messages and their log events older than this are removed (unless still in the DLQ). */
+  logsBefore: number;
+  deadLettersBefore: number;
+  /** Dedup keys whose window ended before this are forgotten. */
+  dedupBefore: number;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /** Stores `proposed` unless credentials exist; returns the ones in force. */
+  ensureCredentials(proposed: Credentials): Promise<Credentials>;
+  /** current ← next, next ← `freshNext`, atomically. Returns the new pair. */
+  rotateSigningKeys(freshNext: string): Promise<SigningKeys>;
+
+  /**
+   * Stores messages as pending (due at `spec.notBefore`) with a CREATED event
+   * each, in one transition. A message whose dedup key is held by a live key
+   * is not stored; its result names the holder. Results align with the input.
+   */
+  enqueue(messages: NewMessage[], at: number): Promise<EnqueueResult[]>;
+
+  /** A pending or active message; undefined once it is finished or unknown. */
+  getMessage(messageId: string): Promise<MessageRecord | undefined>;
+
+  /**
+   * Leases up to `limit` due messages (pending with dueAt ≤ now, or active
+   * with an expired lease), oldest due first, and appends an ACTIVE event each.
+   */
+  claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
+
+  /** Pushes the leases still held out to `until`; leases no longer held are ignored. */
+  extendLeases(leases: Lease[], until: number): Promise<void>;
+
+  /** The earliest time a pending message falls due, if any. Lets delivery sleep exactly. */
+  nextDueAt(): Promise<number | undefined>;
+
+  /**
+   * Applies attempt outcomes, each atomically with its events (DELIVERED;
+   * ERROR + RETRY; ERROR + FAILED; or ERROR + CANCELED) and its follow-ups.
+   * Results align with the input.
+   */
+  settle(batch: Settlement[]): Promise<SettleResult[]>;
+
+  /**
+   * Cancels pending messages (CANCEL_REQUESTED + CANCELED) and flags active
+   * ones (CANCEL_REQUESTED; their attempt's outcome decides). Returns how
+   * many messages were affected.
+   */
+  cancel(selection: CancelSelection, at: number): Promise<number>;
+
+  /** Log events, newest first. */
+  listEvents(query: EventQuery): Promise<Page<LogEvent>>;
+
+  /** DLQ entries, oldest first. */
+  listDeadLetters(selection: DeadLetterSelection): Promise<Page<DeadLetter>>;
+  getDeadLetter(dlqId: string): Promise<DeadLetter | undefined>;
+  /** Removes the selected entries; returns how many, and a cursor while more may match. */
+  deleteDeadLetters(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }>;
+  /**
+   * For each item, atomically: if its DLQ entry still exists, remove it and
+   * enqueue the new message. Results align with the input; undefined where the
+   * entry was already gone.
+   */
+  replayDeadLetters(
+    items: { dlqId: string; message: NewMessage }[],
+    at: number,
+  ): Promise<(EnqueueResult | undefined)[]>;
+
+  stats(): Promise<StoreStats>;
+  purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+

@@ -1,0 +1,423 @@
+/**
+ * The embedded SQLite store (better-sqlite3, WAL). Every port verb runs as one
+ * SQLite transaction; better-sqlite3 is synchronous, so a transaction never
+ * interleaves with another on this connection.
+ *
+ * Durability: WAL with synchronous=NORMAL survives a crash of the process
+ * (kill -9) with every committed transaction; `synchronous: 'full'` also
+ * survives power loss at the cost of an fsync per commit.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ClaimedMessage, MessageRecord, NewMessage } from '../../core/message.js';
+import type {
+  CancelSelection,
+  ClaimRequest,
+  Credentials,
+  DeadLetterSelection,
+  EnqueueResult,
+  EventQuery,
+  Lease,
+  Page,
+  PurgeRequest,
+  SettleResult,
+  Settlement,
+  SigningKeys,
+  Store,
+  StoreCapabilities,
+  StoreStats,
+} from '../port.js';
+import type { DeadLetter, LogEvent } from '../../core/message.js';
+import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
+import { migrate } from './migrations.js';
+import {
+  deadLetterFromRow,
+  eventFromRow,
+  responseBodyColumn,
+  responseDetail,
+  specColumns,
+  specFromRow,
+  type DeadLetterRow,
+  type EventRow,
+} from './rows.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:'. */
+  path: string;
+  synchronous?: 'normal' | 'full';
+}
+
+interface MessageStateRow {
+  seq: number;
+  state: string;
+  lease_id: string | null;
+  cancel_requested: number;
+}
+
+const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
+
+export class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = { exclusive: true, pushNotify: false };
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    // Exclusive locking: one Courier process owns the file, which is what
+    // makes releasing every lease at open (below) safe.
+    this.db.pragma('locking_mode = EXCLUSIVE');
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('foreign_keys = OFF');
+    migrate(this.db);
+    this.releaseLeasesOfDeadProcess(Date.now());
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * Whoever held leases before this open is gone (the file is exclusive), so
+   * its in-flight messages are due again now rather than when the lease ends.
+   * A cancel asked for during that attempt is honoured here.
+   */
+  private releaseLeasesOfDeadProcess(now: number): void {
+    this.db.transaction(() => {
+      const canceled = this.stmt(
+        `UPDATE messages SET state = 'canceled', finished_at = ?, lease_id = NULL, lease_until = NULL
+         WHERE state = 'active' AND cancel_requested = 1 RETURNING seq`,
+      ).all(now) as { seq: number }[];
+      for (const { seq } of canceled) this.appendEvent(seq, now, 'CANCELED');
+      this.stmt(
+        `UPDATE messages SET state = 'pending', lease_id = NULL, lease_until = NULL WHERE state = 'active'`,
+      ).run();
+    })();
+  }
+
+  private appendEvent(messageSeq: number, time: number, state: string, detail?: string, body?: Buffer | null): void {
+    this.stmt(
+      'INSERT INTO events (message_seq, time, state, detail, response_body) VALUES (?, ?, ?, ?, ?)',
+    ).run(messageSeq, time, state, detail ?? null, body ?? null);
+  }
+
+  async ensureCredentials(proposed: Credentials): Promise<Credentials> {
+    this.stmt(
+      `INSERT INTO credentials (id, token, current_signing_key, next_signing_key) VALUES (1, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    ).run(proposed.token, proposed.currentSigningKey, proposed.nextSigningKey);
+    const row = this.stmt('SELECT token, current_signing_key, next_signing_key FROM credentials WHERE id = 1').get() as {
+      token: string;
+      current_signing_key: string;
+      next_signing_key: string;
+    };
+    return { token: row.token, currentSigningKey: row.current_signing_key, nextSigningKey: row.next_signing_key };
+  }
+
+  async rotateSigningKeys(freshNext: string): Promise<SigningKeys> {
+    const row = this.stmt(
+      `UPDATE credentials SET current_signing_key = next_signing_key, next_signing_key = ? WHERE id = 1
+       RETURNING current_signing_key, next_signing_key`,
+    ).get(freshNext) as { current_signing_key: string; next_signing_key: string } | undefined;
+    if (!row) throw new Error('rotateSigningKeys: no credentials stored yet');
+    return { current: row.current_signing_key, next: row.next_signing_key };
+  }
+
+  /** Inserts one message (or finds its dedup holder). Runs inside a caller's transaction. */
+  private insertMessage(message: NewMessage, at: number): EnqueueResult {
+    const { spec, dedup } = message;
+    if (dedup) {
+      const holder = this.stmt('SELECT message_id, expires_at FROM dedup_keys WHERE key = ?').get(dedup.key) as
+        | { message_id: string; expires_at: number }
+        | undefined;
+      if (holder && holder.expires_at > at) return { messageId: holder.message_id, deduplicated: true };
+      this.stmt(
+        `INSERT INTO dedup_keys (key, message_id, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
+      ).run(dedup.key, spec.messageId, dedup.expiresAt);
+    }
+    const { seq } = this.stmt(
+      `INSERT INTO messages (id, state, due_at, created_at, origin, url, host, path, labels, caller_ip,
+         topic_name, schedule_id, queue_name, flow_control_key, spec, body)
+       VALUES (@id, 'pending', @due_at, @created_at, @origin, @url, @host, @path, @labels, @caller_ip,
+         @topic_name, @schedule_id, @queue_name, @flow_control_key, @spec, @body)
+       RETURNING seq`,
+    ).get(specColumns(spec)) as { seq: number };
+    this.appendEvent(seq, at, 'CREATED');
+    return { messageId: spec.messageId, deduplicated: false };
+  }
+
+  async enqueue(messages: NewMessage[], at: number): Promise<EnqueueResult[]> {
+    return this.db.transaction(() => messages.map((message) => this.insertMessage(message, at)))();
+  }
+
+  async getMessage(messageId: string): Promise<MessageRecord | undefined> {
+    const row = this.stmt(
+      `SELECT state, retried, due_at, spec, body FROM messages WHERE id = ? AND state IN ('pending', 'active')`,
+    ).get(messageId) as { state: 'pending' | 'active'; retried: number; due_at: number; spec: string; body: Buffer } | undefined;
+    if (!row) return undefined;
+    return { spec: specFromRow(row), state: row.state, retried: row.retried, dueAt: row.due_at };
+  }
+
+  async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
+    const { now, limit, leaseMs } = request;
+    const exclude = request.excludeOrigins ?? [];
+    const leaseId = randomUUID();
+    const until = now + leaseMs;
+    const originCondition = exclude.length > 0 ? `AND origin NOT IN (${exclude.map(() => '?').join(', ')})` : '';
+    return this.db.transaction(() => {
+      type Row = { seq: number; id: string; retried: number; spec: string; body: Buffer };
+      const rows = this.stmt(
+        `UPDATE messages SET state = 'active', lease_id = ?, lease_until = ?
+         WHERE seq IN (SELECT seq FROM messages WHERE state = 'pending' AND due_at <= ? ${originCondition}
+                       ORDER BY due_at LIMIT ?)
+         RETURNING seq, id, retried, spec, body`,
+      ).all(leaseId, until, now, ...exclude, limit) as Row[];
+      if (rows.length < limit) {
+        // Leases that ran out: their holder stalled or died. Same message id, next attempt.
+        rows.push(
+          ...(this.stmt(
+            `UPDATE messages SET lease_id = ?, lease_until = ?
+             WHERE seq IN (SELECT seq FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
+                           ORDER BY lease_until LIMIT ?)
+             RETURNING seq, id, retried, spec, body`,
+          ).all(leaseId, until, now, ...exclude, limit - rows.length) as Row[]),
+        );
+      }
+      return rows.map((row) => {
+        this.appendEvent(row.seq, now, 'ACTIVE');
+        return { spec: specFromRow(row), retried: row.retried, leaseId };
+      });
+    })();
+  }
+
+  async extendLeases(leases: Lease[], until: number): Promise<void> {
+    const extend = this.stmt(
+      `UPDATE messages SET lease_until = ? WHERE id = ? AND lease_id = ? AND state = 'active'`,
+    );
+    this.db.transaction(() => {
+      for (const lease of leases) extend.run(until, lease.messageId, lease.leaseId);
+    })();
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const row = this.stmt(
+      `SELECT min(at) AS at FROM (
+         SELECT min(due_at) AS at FROM messages WHERE state = 'pending'
+         UNION ALL SELECT min(lease_until) FROM messages WHERE state = 'active')`,
+    ).get() as { at: number | null };
+    return row.at ?? undefined;
+  }
+
+  private settleOne(settlement: Settlement): SettleResult {
+    const row = this.stmt('SELECT seq, state, lease_id, cancel_requested FROM messages WHERE id = ?').get(
+      settlement.messageId,
+    ) as MessageStateRow | undefined;
+    if (!row || row.state !== 'active' || row.lease_id !== settlement.leaseId) return 'leaseLost';
+    const { at, response } = settlement;
+    const body = responseBodyColumn(response);
+    let result: SettleResult = 'settled';
+    switch (settlement.kind) {
+      case 'ack':
+        this.finish(row.seq, 'delivered', at);
+        this.appendEvent(row.seq, at, 'DELIVERED', responseDetail(response), body);
+        break;
+      case 'retry':
+        this.appendEvent(row.seq, at, 'ERROR', responseDetail(response), body);
+        if (row.cancel_requested) {
+          this.finish(row.seq, 'canceled', at);
+          this.appendEvent(row.seq, at, 'CANCELED');
+          result = 'canceled';
+        } else {
+          this.stmt(
+            `UPDATE messages SET state = 'pending', due_at = ?, retried = retried + 1, lease_id = NULL, lease_until = NULL
+             WHERE seq = ?`,
+          ).run(settlement.nextAt, row.seq);
+          this.appendEvent(row.seq, at, 'RETRY', JSON.stringify({ nextDeliveryTime: settlement.nextAt }));
+        }
+        break;
+      case 'deadLetter':
+        this.finish(row.seq, 'failed', at);
+        this.appendEvent(row.seq, at, 'ERROR', responseDetail(response), body);
+        this.appendEvent(row.seq, at, 'FAILED', responseDetail(undefined, { error: response.error ?? 'failed' }));
+        this.stmt(
+          `INSERT INTO dead_letters (dlq_id, message_seq, created_at, response_status, response, response_body)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        ).run(settlement.dlqId, row.seq, at, response.status ?? null, responseDetail(response), body);
+        break;
+    }
+    for (const followUp of settlement.followUps) this.insertMessage(followUp, at);
+    return result;
+  }
+
+  private finish(seq: number, state: 'delivered' | 'failed' | 'canceled', at: number): void {
+    this.stmt(
+      `UPDATE messages SET state = ?, finished_at = ?, lease_id = NULL, lease_until = NULL WHERE seq = ?`,
+    ).run(state, at, seq);
+  }
+
+  async settle(batch: Settlement[]): Promise<SettleResult[]> {
+    return this.db.transaction(() => batch.map((settlement) => this.settleOne(settlement)))();
+  }
+
+  async cancel(selection: CancelSelection, at: number): Promise<number> {
+    const condition: Condition = { sql: [`m.state IN ('pending', 'active')`, 'm.cancel_requested = 0'], params: [] };
+    let limit = -1;
+    if ('messageIds' in selection) {
+      if (selection.messageIds.length === 0) return 0;
+      inList('m.id', selection.messageIds, condition);
+    } else {
+      if ('filter' in selection) {
+        const filter = messageFilterCondition(selection.filter, 'm.created_at');
+        condition.sql.push(...filter.sql);
+        condition.params.push(...filter.params);
+      }
+      limit = selection.limit ?? -1;
+    }
+    return this.db.transaction(() => {
+      const rows = this.stmt(
+        `SELECT m.seq, m.state FROM messages m ${whereClause(condition)} ORDER BY m.seq LIMIT ?`,
+      ).all(...condition.params, limit) as { seq: number; state: string }[];
+      for (const row of rows) {
+        this.appendEvent(row.seq, at, 'CANCEL_REQUESTED');
+        if (row.state === 'pending') {
+          this.finish(row.seq, 'canceled', at);
+          this.appendEvent(row.seq, at, 'CANCELED');
+        } else {
+          this.stmt('UPDATE messages SET cancel_requested = 1 WHERE seq = ?').run(row.seq);
+        }
+      }
+      return rows.length;
+    })();
+  }
+
+  async listEvents(query: EventQuery): Promise<Page<LogEvent>> {
+    let condition: Condition;
+    if (query.messageIds && query.messageIds.length > 0) {
+      condition = { sql: [], params: [] };
+      inList('m.id', query.messageIds, condition);
+    } else {
+      condition = messageFilterCondition(query.filter, 'e.time');
+    }
+    if (query.states && query.states.length > 0) {
+      const states = query.states.flatMap((state) => (state === ('IN_PROGRESS' as string) ? IN_PROGRESS_STATES : [state]));
+      inList('e.state', states, condition);
+    }
+    if (query.cursor !== undefined) {
+      condition.sql.push('e.seq < ?');
+      condition.params.push(Number(query.cursor));
+    }
+    const rows = this.stmt(
+      `SELECT e.seq, e.time, e.state, e.detail, e.response_body, m.spec, m.body
+       FROM events e JOIN messages m ON m.seq = e.message_seq
+       ${whereClause(condition)} ORDER BY e.seq DESC LIMIT ?`,
+    ).all(...condition.params, query.count + 1) as EventRow[];
+    return pageOf(rows, query.count, eventFromRow);
+  }
+
+  private deadLetterRows(selection: DeadLetterSelection, columns: string): { rows: DeadLetterRow[]; more: boolean } {
+    let condition: Condition;
+    let limit = -1;
+    if ('dlqIds' in selection) {
+      if (selection.dlqIds.length === 0) return { rows: [], more: false };
+      condition = { sql: [], params: [] };
+      inList('d.dlq_id', selection.dlqIds, condition);
+    } else {
+      condition = deadLetterFilterCondition(selection.filter);
+      if (selection.cursor !== undefined) {
+        condition.sql.push('d.seq > ?');
+        condition.params.push(Number(selection.cursor));
+      }
+      limit = selection.count + 1;
+    }
+    const rows = this.stmt(
+      `SELECT ${columns} FROM dead_letters d JOIN messages m ON m.seq = d.message_seq
+       ${whereClause(condition)} ORDER BY d.seq LIMIT ?`,
+    ).all(...condition.params, limit) as DeadLetterRow[];
+    const more = 'count' in selection && rows.length > selection.count;
+    if (more) rows.pop();
+    return { rows, more };
+  }
+
+  async listDeadLetters(selection: DeadLetterSelection): Promise<Page<DeadLetter>> {
+    const { rows, more } = this.deadLetterRows(
+      selection,
+      'd.seq, d.dlq_id, d.created_at, d.response, d.response_body, m.spec, m.body',
+    );
+    const page: Page<DeadLetter> = { items: rows.map(deadLetterFromRow) };
+    const last = rows.at(-1);
+    if (more && last) page.cursor = String(last.seq);
+    return page;
+  }
+
+  async getDeadLetter(dlqId: string): Promise<DeadLetter | undefined> {
+    return (await this.listDeadLetters({ dlqIds: [dlqId] })).items[0];
+  }
+
+  async deleteDeadLetters(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }> {
+    return this.db.transaction(() => {
+      const { rows, more } = this.deadLetterRows(selection, 'd.seq');
+      const remove = this.stmt('DELETE FROM dead_letters WHERE seq = ?');
+      for (const row of rows) remove.run(row.seq);
+      const last = rows.at(-1);
+      return more && last ? { deleted: rows.length, cursor: String(last.seq) } : { deleted: rows.length };
+    })();
+  }
+
+  async replayDeadLetters(
+    items: { dlqId: string; message: NewMessage }[],
+    at: number,
+  ): Promise<(EnqueueResult | undefined)[]> {
+    const remove = this.stmt('DELETE FROM dead_letters WHERE dlq_id = ?');
+    return this.db.transaction(() =>
+      items.map(({ dlqId, message }) => (remove.run(dlqId).changes === 0 ? undefined : this.insertMessage(message, at))),
+    )();
+  }
+
+  async stats(): Promise<StoreStats> {
+    const count = (sql: string): number => (this.stmt(sql).pluck().get() as number) ?? 0;
+    return {
+      pending: count(`SELECT count(*) FROM messages WHERE state = 'pending'`),
+      active: count(`SELECT count(*) FROM messages WHERE state = 'active'`),
+      deadLetters: count('SELECT count(*) FROM dead_letters'),
+    };
+  }
+
+  async purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }> {
+    return this.db.transaction(() => {
+      const deadLetters = this.stmt('DELETE FROM dead_letters WHERE created_at < ?').run(request.deadLettersBefore).changes;
+      const events = this.stmt('DELETE FROM events WHERE time < ?').run(request.logsBefore).changes;
+      const messages = this.stmt(
+        `DELETE FROM messages WHERE finished_at IS NOT NULL AND finished_at < ?
+         AND seq NOT IN (SELECT message_seq FROM dead_letters)`,
+      ).run(request.logsBefore).changes;
+      this.stmt('DELETE FROM dedup_keys WHERE expires_at < ?').run(request.dedupBefore);
+      return { messages, events, deadLetters };
+    })();
+  }
+
+  async ping(): Promise<void> {
+    this.stmt('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
+  const more = rows.length > count;
+  const kept = more ? rows.slice(0, count) : rows;
+  const page: Page<T> = { items: kept.map(map) };
+  const last = kept.at(-1);
+  if (more && last) page.cursor = String(last.seq);
+  return page;
+}
