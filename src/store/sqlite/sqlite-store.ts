@@ -57,6 +57,11 @@ interface MessageStateRow {
 }
 
 const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
+/**
+ * Filters with `IN (?, ?, …)` lists make a distinct statement per list length,
+ * so the cache is bounded; the hot statements are re-prepared at once.
+ */
+const MAX_CACHED_STATEMENTS = 256;
 
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusive: true, pushNotify: false };
@@ -79,6 +84,7 @@ export class SqliteStore implements Store {
   private stmt(sql: string): Database.Statement {
     let statement = this.statements.get(sql);
     if (!statement) {
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
       statement = this.db.prepare(sql);
       this.statements.set(sql, statement);
     }

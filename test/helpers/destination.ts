@@ -1,0 +1,131 @@
+/**
+ * A real local HTTP server standing in for a user's endpoint. Each arrival is
+ * recorded with its headers and exact body bytes; a script decides each
+ * answer (status, headers, delay, hang, connection reset).
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface Arrival {
+  method: string;
+  /** Path and query, as received. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  at: number;
+}
+
+export type Answer =
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+  | { hang: true }
+  | { reset: true };
+
+export type Script = (arrival: Arrival, index: number) => Answer;
+
+export interface Destination {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  url(path?: string): string;
+  arrivals: Arrival[];
+  /** How many requests were being handled at the same time, at most. */
+  maxConcurrent: number;
+  script: Script;
+  waitFor(count: number, timeoutMs?: number): Promise<Arrival[]>;
+  close(): Promise<void>;
+}
+
+export const ok: Script = () => ({ status: 200, body: 'ok' });
+
+export async function startDestination(script: Script = ok): Promise<Destination> {
+  const sockets = new Set<Socket>();
+  const waiters: { count: number; resolve: () => void }[] = [];
+  let concurrent = 0;
+  const destination: Destination = {
+    origin: '',
+    url: (path = '/hook') => `${destination.origin}${path}`,
+    arrivals: [],
+    maxConcurrent: 0,
+    script,
+    waitFor(count, timeoutMs = 10_000) {
+      if (destination.arrivals.length >= count) return Promise.resolve(destination.arrivals);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${count} arrivals; got ${destination.arrivals.length}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(destination.arrivals);
+          },
+        });
+      });
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const arrival: Arrival = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+        at: Date.now(),
+      };
+      const index = destination.arrivals.push(arrival) - 1;
+      concurrent += 1;
+      destination.maxConcurrent = Math.max(destination.maxConcurrent, concurrent);
+      for (const waiter of [...waiters]) {
+        if (destination.arrivals.length >= waiter.count) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+      }
+      const answer = destination.script(arrival, index);
+      const done = () => {
+        concurrent -= 1;
+      };
+      if ('hang' in answer) {
+        res.on('close', done);
+        return;
+      }
+      if ('reset' in answer) {
+        done();
+        req.socket.destroy();
+        return;
+      }
+      const send = () => {
+        done();
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body ?? '');
+      };
+      if (answer.delayMs) setTimeout(send, answer.delayMs);
+      else send();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  destination.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return destination;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
