@@ -49,6 +49,12 @@ const LATENCY_BATCH_SIZE = 10;
  * only if the server stalls, and then queued requests count as latency.
  */
 const LATENCY_CONNECTIONS = 32;
+/**
+ * Untimed messages sent straight to the sink before the first measurement.
+ * Without this the first run's ceiling came out 2–5× low on this machine (a
+ * cold JIT in the runner and the sink), which flattered Courier's ratios.
+ */
+const PRIME_MESSAGES = 10_000;
 /** Courier retries a failed delivery after ~12 s; allow a few retries before calling it stuck. */
 const STALL_TIMEOUT_MS = 45_000;
 
@@ -58,9 +64,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --runs <count>            repetitions; medians are reported (default 3)
   --concurrency <list>      comma-separated C values (default 32,256)
   --latency-seconds <s>     duration of each 1,000 msgs/s latency measurement (default 10)
-  --warmup <count>          untimed messages sent before each measurement (default 500)
+  --warmup <count>          untimed messages sent before each measurement (default 2000)
   --scenarios <list>        any of a,b,c (default a,b,c; "a" needs no Courier)
-  --quick                   N=2000, 1 run, 2 s latency, 200 warm-up: a smoke test
+  --quick                   N=2000, 1 run, 2 s latency, 500 warm-up: a smoke test
   -h, --help                this text
 
 Env: COURIER_BENCH_ENTRY runs another Courier entry point than src/main.ts
@@ -116,7 +122,7 @@ function parseConfig(argv: string[]): Config | undefined {
     runs: positiveInt('runs', values.runs, quick ? 1 : 3),
     concurrency,
     latencySeconds: positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
-    warmup: positiveInt('warmup', values.warmup, quick ? 200 : 500, true),
+    warmup: positiveInt('warmup', values.warmup, quick ? 500 : 2_000, true),
     scenarios,
   };
 }
@@ -174,6 +180,17 @@ async function deliver<T extends SendTimes>(
 function perSecond(messages: number, fromMs: number, toMs: number | null): number {
   if (toMs === null || toMs <= fromMs) throw new Error('no arrival time recorded');
   return messages / ((toMs - fromMs) / 1000);
+}
+
+/** Warms the runner and the sink, which every scenario shares; a fresh Courier is warmed per measurement instead. */
+async function primeRunnerAndSink(ctx: Context): Promise<void> {
+  const connections = Math.max(...ctx.config.concurrency);
+  const target = new DirectTarget(ctx.sink.deliveryUrl, connections);
+  try {
+    await deliver(ctx, undefined, 'prime', PRIME_MESSAGES, () => closedLoop(target, 'prime', PRIME_MESSAGES, connections));
+  } finally {
+    await target.close();
+  }
 }
 
 async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, run: number): Promise<ThroughputSample> {
@@ -280,7 +297,8 @@ function notes(config: Config): string[] {
       `(${formatInteger(LATENCY_RATE * config.latencySeconds)} msgs), stamped with the scheduled send time so client-side ` +
       `queueing counts; pool of ${LATENCY_CONNECTIONS} connections; (c) sends ${LATENCY_BATCH_SIZE} messages every ` +
       `${(LATENCY_BATCH_SIZE / LATENCY_RATE) * 1000} ms; msgs/s there is the achieved delivery rate.`,
-    `- Each measurement uses a fresh Courier with a fresh data dir and starts with ${config.warmup} untimed warm-up messages.`,
+    `- Each measurement uses a fresh Courier with a fresh data dir and starts with ${formatInteger(config.warmup)} untimed ` +
+      `warm-up messages; before all of them, ${formatInteger(PRIME_MESSAGES)} untimed messages go straight to the sink.`,
   ];
 }
 
@@ -304,6 +322,7 @@ async function main(): Promise<void> {
   const ctx: Context = { config, sink };
   const samples: Sample[] = [];
   try {
+    await primeRunnerAndSink(ctx);
     // Runs are the outer loop so slow drift (thermal, other load) spreads over every scenario alike.
     for (let run = 1; run <= config.runs; run++) {
       for (const c of config.concurrency) {

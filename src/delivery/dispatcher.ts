@@ -159,6 +159,8 @@ export class Dispatcher {
       this.armTimer(clock.now() + STORE_ERROR_BACKOFF_MS);
     } finally {
       this.pumping = false;
+      // A wake that arrived while we awaited the store after the loop's last check would otherwise be lost.
+      if (this.pumpRequested) this.wake();
     }
   }
 

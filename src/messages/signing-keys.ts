@@ -30,7 +30,12 @@ export class KeyRing {
       nextSigningKey: config.nextSigningKey ?? newSigningKey(),
     };
     const stored = await store.ensureCredentials(proposed);
-    const generated = stored.token === proposed.token && stored.currentSigningKey === proposed.currentSigningKey && !config.token;
+    // Our proposal was stored (this is the first start) and part of it was random, not configured.
+    const insertedNow =
+      stored.token === proposed.token &&
+      stored.currentSigningKey === proposed.currentSigningKey &&
+      stored.nextSigningKey === proposed.nextSigningKey;
+    const generated = insertedNow && !(config.token && config.currentSigningKey && config.nextSigningKey);
     const signingKeysConfigured = config.currentSigningKey !== undefined && config.nextSigningKey !== undefined;
     return new KeyRing(
       store,
