@@ -8,7 +8,7 @@
  * and an empty body with a JSON content type must be accepted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CourierError } from '../core/errors.js';
+import { CourierError, invalid } from '../core/errors.js';
 
 export interface Reply {
   status: number;
@@ -40,6 +40,16 @@ export interface Route {
   /** False only for health probes. */
   auth: boolean;
   handler: (ctx: RequestContext) => Promise<Reply>;
+}
+
+/** A path parameter, percent-decoded; a malformed encoding is the client's error (400), never a 500. */
+export function pathParam(ctx: RequestContext, name: string): string {
+  const raw = ctx.params[name] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid(name, `"${raw}" is not validly percent-encoded`);
+  }
 }
 
 export function json(status: number, body: unknown): Reply {

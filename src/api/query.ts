@@ -53,6 +53,16 @@ export function rejectUnknownKeys(query: URLSearchParams, allowed: ReadonlySet<s
   }
 }
 
+/**
+ * Bulk mutations: a key that is present must carry a value, so that `?label=`
+ * or `?dlqIds=` can never widen a cancel, delete or retry to everything.
+ */
+export function rejectEmptyValues(query: URLSearchParams): void {
+  for (const key of new Set(query.keys())) {
+    if (key !== 'qstash_token' && values(query, key).length === 0) throw invalid(key, 'must not be empty');
+  }
+}
+
 export function messageFilter(query: URLSearchParams, exclude: readonly string[] = []): MessageFilter {
   const filter: MessageFilter = {};
   for (const [key, field] of Object.entries(FILTER_KEYS)) {

@@ -4,6 +4,7 @@
  * Redaction (spec §2.1) applies here, to what is shown; deliveries are untouched.
  */
 import { createHash } from 'node:crypto';
+import { canonicalHeaderLists } from '../core/headers.js';
 import type { AttemptResponse, DeadLetter, HeaderMap, LogEvent, MessageRecord, MessageSpec, RedactSpec } from '../core/message.js';
 
 type Json = Record<string, unknown>;
@@ -85,8 +86,9 @@ export function renderMessage(record: MessageRecord | { spec: MessageSpec }): Js
 function responseFields(out: Json, response: AttemptResponse, bodyAsBase64: boolean): void {
   setIf(out, 'responseStatus', response.status);
   if (response.headers) {
-    out.responseHeader = response.headers;
-    out.responseHeaders = response.headers;
+    const headers = canonicalHeaderLists(response.headers);
+    out.responseHeader = headers;
+    out.responseHeaders = headers;
   }
   if (bodyAsBase64) {
     if (response.body && response.body.byteLength > 0) out.responseBody = base64(response.body);

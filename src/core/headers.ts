@@ -7,6 +7,21 @@ export function canonicalHeaderName(name: string): string {
     .join('-');
 }
 
+/**
+ * A response header map as QStash shows it: Go-canonical names, repeated
+ * names merged, and the connection's own headers (which say nothing about the
+ * response) left out.
+ */
+export function canonicalHeaderLists(headers: Record<string, string[]>): Record<string, string[]> {
+  const lists: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(headers)) {
+    if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) continue;
+    const key = canonicalHeaderName(name);
+    lists[key] = [...(lists[key] ?? []), ...values];
+  }
+  return lists;
+}
+
 /** RFC 9110 token characters. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Field values: visible ASCII, obs-text, space and tab; never CR, LF or NUL. */

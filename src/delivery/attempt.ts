@@ -4,6 +4,7 @@
  * the dispatcher does the sending and the storing.
  */
 import { STATUS_CODES } from 'node:http';
+import { canonicalHeaderLists } from '../core/headers.js';
 import { newDlqId, newMessageId } from '../core/ids.js';
 import type {
   AttemptResponse,
@@ -117,7 +118,7 @@ function callbackMessage(
   const source: MessageSpec = claimed.spec;
   const payload: Record<string, unknown> = {
     status: response.status ?? 0,
-    header: response.headers ?? {},
+    header: canonicalHeaderLists(response.headers ?? {}),
     body: base64(response.body),
     retried: claimed.retried,
     maxRetries: source.maxRetries,

@@ -62,6 +62,8 @@ export class Dispatcher {
   private timerAt = Number.POSITIVE_INFINITY;
   private leaseTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Set once stop() has flushed; later outcomes are dropped. */
+  private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -86,6 +88,7 @@ export class Dispatcher {
       ]);
     }
     await this.flushSettlements();
+    this.stopped = true;
   }
 
   get inFlightCount(): number {
@@ -187,6 +190,8 @@ export class Dispatcher {
     });
     // client.send never rejects: network failures come back as a response with `error`.
     const response = await client.send(request);
+    // After stop() gave up waiting, the store may be closing: leave the message leased, to be redelivered.
+    if (!this.running && this.stopped) return;
     this.settleQueue.push({ settlement: settlementFor(claimed, response, clock.now()), claimed });
     this.scheduleSettle();
   }

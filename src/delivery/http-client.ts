@@ -96,7 +96,9 @@ export function createPooledClient(options: PooledClientOptions): DeliveryClient
     },
     async close() {
       clearInterval(sweep);
-      await Promise.all([...pools.values()].map(({ pool }) => pool.close()));
+      // The dispatcher has already waited its grace for attempts in flight; what still hangs is
+      // abandoned: its lease runs out (or the exclusive store releases it on open) and it is redelivered.
+      await Promise.all([...pools.values()].map(({ pool }) => pool.destroy()));
       pools.clear();
     },
   };

@@ -101,7 +101,7 @@ export interface MessageFilter {
   callerIp?: string[];
   host?: string[];
   path?: string[];
-  /** Inclusive bounds on the message's creation time (logs: on the event time). */
+  /** Inclusive bounds on the message's creation time (logs: the event's time; DLQ: when the entry was made). */
   fromDate?: number;
   toDate?: number;
 }
@@ -121,7 +121,7 @@ export interface EventQuery {
   messageIds?: string[];
   filter?: MessageFilter;
   /** `IN_PROGRESS` matches ACTIVE, RETRY and ERROR. */
-  states?: LogState[];
+  states?: (LogState | 'IN_PROGRESS')[];
   cursor?: string;
   count: number;
 }

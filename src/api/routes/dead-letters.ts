@@ -2,9 +2,9 @@
 import { invalid } from '../../core/errors.js';
 import type { DeadLetterSelection } from '../../store/port.js';
 import type { RetryOverrides } from '../../messages/dead-letter-service.js';
-import { json, type RequestContext, type Route } from '../http.js';
+import { json, pathParam, type RequestContext, type Route } from '../http.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
-import { count, cursor, deadLetterFilter, FILTER_QUERY_KEYS, rejectUnknownKeys, values } from '../query.js';
+import { count, cursor, deadLetterFilter, FILTER_QUERY_KEYS, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderDeadLetter } from '../render.js';
 import type { ApiServices } from '../services.js';
 
@@ -34,6 +34,7 @@ function selectionFrom(query: URLSearchParams): DeadLetterSelection {
 /** Bulk mutations: unknown keys are refused, and the legacy body `{"dlqIds": [...]}` is read when the query names nothing. */
 async function bulkSelection(ctx: RequestContext): Promise<DeadLetterSelection> {
   rejectUnknownKeys(ctx.query, BULK_KEYS);
+  rejectEmptyValues(ctx.query);
   if ([...ctx.query.keys()].some((key) => key !== 'qstash_token')) return selectionFrom(ctx.query);
   const body = await ctx.body(1024 * 1024);
   if (body.byteLength === 0) return selectionFrom(ctx.query);
@@ -67,7 +68,7 @@ function retryOverrides(ctx: RequestContext, services: ApiServices): RetryOverri
 
 export function deadLetterRoutes(services: ApiServices): Route[] {
   const { deadLetters } = services;
-  const id = (ctx: RequestContext) => decodeURIComponent(ctx.params.id!);
+  const id = (ctx: RequestContext) => pathParam(ctx, 'id');
 
   return [
     {

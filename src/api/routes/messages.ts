@@ -1,8 +1,8 @@
 /** /v2/messages (spec §5) and the logs, /v2/events and /v2/logs (spec §9). */
 import { invalid } from '../../core/errors.js';
 import type { CancelSelection, EventQuery, MessageFilter } from '../../store/port.js';
-import { json, type RequestContext, type Route } from '../http.js';
-import { count, cursor, FILTER_QUERY_KEYS, logState, messageFilter, rejectUnknownKeys, values } from '../query.js';
+import { json, pathParam, type RequestContext, type Route } from '../http.js';
+import { count, cursor, FILTER_QUERY_KEYS, logState, messageFilter, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderLogEvent, renderMessage } from '../render.js';
 import type { ApiServices } from '../services.js';
 
@@ -24,6 +24,8 @@ function legacyCancelBody(body: Buffer): CancelSelection {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(parsed)) {
     const list = Array.isArray(value) ? value : [value];
+    // An empty list must not fall through to "cancel everything".
+    if (list.length === 0) throw invalid(`body.${key}`, 'must not be an empty array');
     for (const item of list) {
       if (typeof item !== 'string' && typeof item !== 'number') throw invalid(`body.${key}`, 'must be a string, number or array of them');
       query.append(key, String(item));
@@ -45,6 +47,7 @@ export function messageRoutes(services: ApiServices): Route[] {
   async function cancelMany(ctx: RequestContext) {
     const { query } = ctx;
     rejectUnknownKeys(query, CANCEL_KEYS);
+    rejectEmptyValues(query);
     let selection: CancelSelection;
     if (query.has('messageIds')) {
       const ids = values(query, 'messageIds');
@@ -82,13 +85,13 @@ export function messageRoutes(services: ApiServices): Route[] {
       methods: ['GET'],
       pattern: /^\/v2\/messages\/(?<id>[^/]+)\/?$/,
       auth: true,
-      handler: async (ctx) => json(200, renderMessage(await messages.get(decodeURIComponent(ctx.params.id!)))),
+      handler: async (ctx) => json(200, renderMessage(await messages.get(pathParam(ctx, 'id')))),
     },
     {
       methods: ['DELETE'],
       pattern: /^\/v2\/messages\/(?<id>[^/]+)\/?$/,
       auth: true,
-      handler: async (ctx) => json(200, { cancelled: await messages.cancelOne(decodeURIComponent(ctx.params.id!)) }),
+      handler: async (ctx) => json(200, { cancelled: await messages.cancelOne(pathParam(ctx, 'id')) }),
     },
     { methods: ['DELETE'], pattern: /^\/v2\/messages\/?$/, auth: true, handler: cancelMany },
     { methods: ['GET'], pattern: /^\/v2\/(events|logs)\/?$/, auth: true, handler: logs },

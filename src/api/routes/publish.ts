@@ -18,11 +18,23 @@ const PUBLISH_PREFIX = '/v2/publish/';
 function destinationOf(target: string): string {
   const raw = target.slice(target.indexOf(PUBLISH_PREFIX) + PUBLISH_PREFIX.length);
   const queryStart = raw.indexOf('?');
-  if (queryStart === -1 || !/[?&]qstash_token=/.test(raw)) return raw;
-  const query = new URLSearchParams(raw.slice(queryStart + 1));
-  query.delete('qstash_token');
-  const rest = query.toString();
-  return rest ? `${raw.slice(0, queryStart)}?${rest}` : raw.slice(0, queryStart);
+  if (queryStart === -1) return raw;
+  // Only our parameter goes; the rest stays byte for byte (URLSearchParams would re-encode `%20` as `+`).
+  const kept = raw
+    .slice(queryStart + 1)
+    .split('&')
+    .filter((part) => !isTokenParam(part));
+  return kept.length > 0 ? `${raw.slice(0, queryStart)}?${kept.join('&')}` : raw.slice(0, queryStart);
+}
+
+/** Decodes the name as the auth check's URLSearchParams does, so `qstash%5Ftoken=` is stripped too. */
+function isTokenParam(part: string): boolean {
+  const name = part.split('=', 1)[0]!.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(name) === 'qstash_token';
+  } catch {
+    return false;
+  }
 }
 
 /** A destination that is not a URL names a URL group, which this version does not have yet. */

@@ -69,7 +69,7 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(options: SqliteStoreOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     this.db = new Database(options.path);
     // Exclusive locking: one Courier process owns the file, which is what
     // makes releasing every lease at open (below) safe.
@@ -180,25 +180,24 @@ export class SqliteStore implements Store {
     const until = now + leaseMs;
     const originCondition = exclude.length > 0 ? `AND origin NOT IN (${exclude.map(() => '?').join(', ')})` : '';
     return this.db.transaction(() => {
-      type Row = { seq: number; id: string; retried: number; spec: string; body: Buffer };
-      const rows = this.stmt(
-        `UPDATE messages SET state = 'active', lease_id = ?, lease_until = ?
-         WHERE seq IN (SELECT seq FROM messages WHERE state = 'pending' AND due_at <= ? ${originCondition}
-                       ORDER BY due_at LIMIT ?)
+      // Oldest due first across both kinds, a stalled message (expired lease) due at its lease end;
+      // otherwise a steady backlog of due pending work would starve it. Each side uses its own index.
+      type Candidate = { seq: number; at: number };
+      const pending = this.stmt(
+        `SELECT seq, due_at AS at FROM messages WHERE state = 'pending' AND due_at <= ? ${originCondition}
+         ORDER BY due_at LIMIT ?`,
+      ).all(now, ...exclude, limit) as Candidate[];
+      const stalled = this.stmt(
+        `SELECT seq, lease_until AS at FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
+         ORDER BY lease_until LIMIT ?`,
+      ).all(now, ...exclude, limit) as Candidate[];
+      const chosen = [...pending, ...stalled].sort((a, b) => a.at - b.at).slice(0, limit);
+      const lease = this.stmt(
+        `UPDATE messages SET state = 'active', lease_id = ?, lease_until = ? WHERE seq = ?
          RETURNING seq, id, retried, spec, body`,
-      ).all(leaseId, until, now, ...exclude, limit) as Row[];
-      if (rows.length < limit) {
-        // Leases that ran out: their holder stalled or died. Same message id, next attempt.
-        rows.push(
-          ...(this.stmt(
-            `UPDATE messages SET lease_id = ?, lease_until = ?
-             WHERE seq IN (SELECT seq FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
-                           ORDER BY lease_until LIMIT ?)
-             RETURNING seq, id, retried, spec, body`,
-          ).all(leaseId, until, now, ...exclude, limit - rows.length) as Row[]),
-        );
-      }
-      return rows.map((row) => {
+      );
+      return chosen.map(({ seq }) => {
+        const row = lease.get(leaseId, until, seq) as { seq: number; retried: number; spec: string; body: Buffer };
         this.appendEvent(row.seq, now, 'ACTIVE');
         return { spec: specFromRow(row), retried: row.retried, leaseId };
       });
@@ -314,7 +313,7 @@ export class SqliteStore implements Store {
       condition = messageFilterCondition(query.filter, 'e.time');
     }
     if (query.states && query.states.length > 0) {
-      const states = query.states.flatMap((state) => (state === ('IN_PROGRESS' as string) ? IN_PROGRESS_STATES : [state]));
+      const states = query.states.flatMap((state) => (state === 'IN_PROGRESS' ? IN_PROGRESS_STATES : [state]));
       inList('e.state', states, condition);
     }
     if (query.cursor !== undefined) {
@@ -400,11 +399,11 @@ export class SqliteStore implements Store {
   async purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }> {
     return this.db.transaction(() => {
       const deadLetters = this.stmt('DELETE FROM dead_letters WHERE created_at < ?').run(request.deadLettersBefore).changes;
-      const events = this.stmt('DELETE FROM events WHERE time < ?').run(request.logsBefore).changes;
-      const messages = this.stmt(
-        `DELETE FROM messages WHERE finished_at IS NOT NULL AND finished_at < ?
-         AND seq NOT IN (SELECT message_seq FROM dead_letters)`,
-      ).run(request.logsBefore).changes;
+      // A message's log goes with it: a pending, active or dead-lettered message keeps all its events.
+      const purgeable = `SELECT seq FROM messages WHERE finished_at IS NOT NULL AND finished_at < ?
+         AND seq NOT IN (SELECT message_seq FROM dead_letters)`;
+      const events = this.stmt(`DELETE FROM events WHERE message_seq IN (${purgeable})`).run(request.logsBefore).changes;
+      const messages = this.stmt(`DELETE FROM messages WHERE seq IN (${purgeable})`).run(request.logsBefore).changes;
       this.stmt('DELETE FROM dedup_keys WHERE expires_at < ?').run(request.dedupBefore);
       return { messages, events, deadLetters };
     })();
