@@ -1,0 +1,25 @@
+/** The store contract on the embedded SQLite store: a fresh temp file per case. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { runStoreContract } from './store-contract.js';
+
+runStoreContract('SqliteStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'courier-store-contract-'));
+  const path = join(dir, 'courier.db');
+  let current = new SqliteStore({ path });
+  return {
+    store: current,
+    // The file is held exclusively, so the old connection must close before the new one opens.
+    reopen: async () => {
+      await current.close();
+      current = new SqliteStore({ path });
+      return current;
+    },
+    cleanup: async () => {
+      await current.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
