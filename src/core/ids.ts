@@ -2,14 +2,29 @@ import { randomBytes, randomInt } from 'node:crypto';
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
+/**
+ * Random bytes drawn from a pooled buffer: a message needs several ids, and
+ * one 64 KiB fill is far cheaper than a system call per id (the same reason
+ * crypto.randomUUID keeps a cache). Every byte is used once.
+ */
+const POOL_SIZE = 64 * 1024;
+let pool = randomBytes(POOL_SIZE);
+let poolOffset = 0;
+
+function nextRandomByte(): number {
+  if (poolOffset === POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++]!;
+}
+
 /** Random base58 text; rejection sampling keeps the alphabet uniform. */
 export function randomBase58(length: number): string {
   let out = '';
   while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte < 232) out += BASE58[byte % 58];
-      if (out.length === length) break;
-    }
+    const byte = nextRandomByte();
+    if (byte < 232) out += BASE58[byte % 58];
   }
   return out;
 }

@@ -55,7 +55,8 @@ export class Dispatcher {
   private readonly settleQueue: { settlement: Settlement; claimed: ClaimedMessage }[] = [];
   private pumping = false;
   private pumpRequested = false;
-  private immediatePending = false;
+  /** Ask the store when work next falls due at the end of the next pump (see pump()). */
+  private lookAheadWanted = true;
   private settleScheduled = false;
   private settling: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -95,20 +96,18 @@ export class Dispatcher {
     return this.inFlight.size;
   }
 
-  /** New work may be due at `dueAt` (default: now). Coalesces: many wakes in one tick make one claim. */
+  /**
+   * New work may be due at `dueAt` (default: now). A wake during a pump only
+   * asks for one more round, so the wakes of a whole batch of publishes or
+   * settlements make one claim.
+   */
   wake(dueAt?: number): void {
     if (!this.running) return;
-    const now = this.deps.clock.now();
-    if (dueAt !== undefined && dueAt > now) {
+    if (dueAt !== undefined && dueAt > this.deps.clock.now()) {
       this.armTimer(dueAt);
       return;
     }
-    if (this.immediatePending) return;
-    this.immediatePending = true;
-    setImmediate(() => {
-      this.immediatePending = false;
-      void this.pump();
-    });
+    void this.pump();
   }
 
   private armTimer(at: number): void {
@@ -118,6 +117,7 @@ export class Dispatcher {
     const delay = Math.max(0, at - this.deps.clock.now());
     this.timer = setTimeout(() => {
       this.timerAt = Number.POSITIVE_INFINITY;
+      this.lookAheadWanted = true;
       void this.pump();
     }, delay);
   }
@@ -152,12 +152,17 @@ export class Dispatcher {
           if (claimed.length < limit) break;
         }
       } while (this.pumpRequested && this.running);
-      if (this.running && this.inFlight.size < options.maxInFlight) {
+      // Every due time this process creates reaches wake(dueAt), so asking the store
+      // is only needed on start, on a timer (the safety poll) and after an error:
+      // doing it after every wake would add a query per message.
+      if (this.running && this.lookAheadWanted) {
+        this.lookAheadWanted = false;
         const next = await store.nextDueAt();
-        const now = clock.now();
-        this.armTimer(Math.min(next ?? Number.POSITIVE_INFINITY, now + SAFETY_POLL_MS));
+        if (next !== undefined) this.armTimer(next);
       }
+      if (this.running) this.armTimer(clock.now() + SAFETY_POLL_MS);
     } catch (error) {
+      this.lookAheadWanted = true;
       logger.error({ err: error }, 'delivery loop: store error; retrying shortly');
       this.armTimer(clock.now() + STORE_ERROR_BACKOFF_MS);
     } finally {

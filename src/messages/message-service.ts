@@ -10,6 +10,7 @@ import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
 import type { LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
 import type { CancelSelection, EnqueueResult, EventQuery, Page, Store } from '../store/port.js';
+import { EnqueueCoalescer } from './enqueue-coalescer.js';
 
 export interface PublishRequest {
   /** A validated absolute URL. */
@@ -28,13 +29,17 @@ export interface MessageServiceDeps {
 }
 
 export class MessageService {
-  constructor(private readonly deps: MessageServiceDeps) {}
+  private readonly coalescer: EnqueueCoalescer;
+
+  constructor(private readonly deps: MessageServiceDeps) {
+    this.coalescer = new EnqueueCoalescer(deps.store);
+  }
 
   /** Stores all of `requests` in one atomic step; results align with the input. */
   async publish(requests: PublishRequest[]): Promise<EnqueueResult[]> {
     const now = this.deps.clock.now();
     const messages = requests.map((request) => this.newMessage(request, now));
-    const results = await this.deps.store.enqueue(messages, now);
+    const results = await this.coalescer.enqueue(messages, () => this.deps.clock.now());
     let earliest = Number.POSITIVE_INFINITY;
     results.forEach((result, index) => {
       if (!result.deduplicated) earliest = Math.min(earliest, messages[index]!.spec.notBefore);

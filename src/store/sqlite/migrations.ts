@@ -84,6 +84,11 @@ const MIGRATIONS: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'drop events_time: purge removes events with their message, never by time alone',
+    sql: 'DROP INDEX IF EXISTS events_time;',
+  },
 ];
 
 export function migrate(db: Database): void {
