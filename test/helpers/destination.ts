@@ -126,6 +126,29 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+let pathCounter = 0;
+/** A fresh destination path per call, so arrivals of one test never mix with another's. */
+export const uniquePath = (name: string) => `/${name}-${++pathCounter}`;
+
+/** The arrivals at exactly `path` (path and query), in order. */
+export function arrivalsAt(destination: Destination, path: string): Arrival[] {
+  return destination.arrivals.filter((arrival) => arrival.path === path);
+}
+
+/** Waits until at least `count` requests have arrived at `path`; resolves with them all. */
+export function waitForArrivals(destination: Destination, path: string, count: number, timeoutMs = 5_000): Promise<Arrival[]> {
+  return eventually(
+    () => {
+      const found = arrivalsAt(destination, path);
+      return found.length >= count ? found : undefined;
+    },
+    timeoutMs,
+    `${count} arrival(s) at ${path}`,
+  );
 }

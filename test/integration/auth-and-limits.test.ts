@@ -5,19 +5,15 @@
  * so that they see exactly what an operator sees: stdout, stderr, files.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Receiver } from '@upstash/qstash';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Destination } from '../helpers/destination.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { eventually, sleep, startDestination, type Destination } from '../helpers/destination.js';
+import { freePort, killChildren, spawnMain, stopMain, waitUntilServing } from '../helpers/processes.js';
 
 async function expectJsonError(res: Response, status: number, mentions?: string): Promise<string> {
   const text = await res.text();
@@ -250,50 +246,12 @@ interface ChildCourier {
   stop(): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** The parent's environment without anything that would configure Courier or the test runner in the child. */
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(QSTASH_|COURIER_|UPSTASH_|NODE_TEST)/.test(key) || key === 'PORT' || key === 'HOST') continue;
-    env[key] = value;
-  }
-  return env;
-}
-
 async function spawnCourier(dataDir: string, env: Record<string, string> = {}): Promise<ChildCourier> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...cleanEnv(), PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('exit', () => children.delete(child));
+  const main = spawnMain({ PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, ...env }, (chunk) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`courier exited with ${child.exitCode}:\n${output}`);
-    try {
-      const res = await fetch(`${url}/health`);
-      await res.arrayBuffer();
-      return res.status === 200 ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  }, 20_000, `the courier child on port ${port} to serve`);
+  await waitUntilServing(main, url, '/health', () => output);
   // main.ts logs this right after printing any generated credentials, on the
   // same stream: once it is here, everything start-up prints is here.
   await eventually(() => (output.includes('Courier listening') ? true : undefined), 5_000, 'the start-up log line');
@@ -302,19 +260,11 @@ async function spawnCourier(dataDir: string, env: Record<string, string> = {}): 
     port,
     dataDir,
     output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(force);
-    },
+    stop: () => stopMain(main),
   };
 }
 
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+after(killChildren);
 
 describe('secrets stay out of the logs of a running courier', () => {
   const TOKEN = 'tok_SecretLogCanary_0123456789abcdef';

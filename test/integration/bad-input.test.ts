@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Destination } from '../helpers/destination.js';
+import { eventually, sleep, startDestination, type Destination } from '../helpers/destination.js';
 
 interface Case {
   name: string;
@@ -27,7 +27,6 @@ interface Case {
   mentions: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const publish = (d: string) => `/v2/publish/${d}`;
 const YEAR_AND_A_MONTH_AHEAD_S = Math.floor(Date.now() / 1000) + 400 * 86_400;
 

@@ -3,27 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QstashError } from '@upstash/qstash';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Arrival, type Destination } from '../helpers/destination.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let pathCounter = 0;
-const uniquePath = (name: string) => `/${name}-${++pathCounter}`;
-
-function arrivalsAt(destination: Destination, path: string): Arrival[] {
-  return destination.arrivals.filter((arrival) => arrival.path === path);
-}
-
-function waitForArrivals(destination: Destination, path: string, count: number, timeoutMs = 5_000): Promise<Arrival[]> {
-  return eventually(
-    () => {
-      const found = arrivalsAt(destination, path);
-      return found.length >= count ? found : undefined;
-    },
-    timeoutMs,
-    `${count} arrival(s) at ${path}`,
-  );
-}
+import { arrivalsAt, sleep, startDestination, uniquePath, waitForArrivals, type Destination } from '../helpers/destination.js';
 
 describe('batch publishing (spec §4)', () => {
   let courier: TestCourier;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Receiver } from '@upstash/qstash';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, ok, startDestination, type Arrival, type Destination, type Script } from '../helpers/destination.js';
+import { eventually, ok, sleep, startDestination, type Arrival, type Destination, type Script } from '../helpers/destination.js';
 
 /** The callback body of spec §11.7 (plus `dlqId` for failure callbacks, §11.8). */
 interface CallbackBody {
@@ -26,7 +26,6 @@ interface CallbackBody {
   dlqId?: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fromBase64 = (value: string) => Buffer.from(value, 'base64').toString('utf8');
 const parse = (arrival: Arrival) => JSON.parse(arrival.body.toString('utf8')) as CallbackBody;
 /** Header maps may be keyed in any case; look one up the way HTTP does. */

@@ -11,17 +11,14 @@
  * failed with a connection error were never acknowledged and need not arrive.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { eventually, startDestination, type Destination } from '../helpers/destination.js';
+import { freePort, killChildren, spawnMain, stopMain, waitUntilServing, type MainProcess } from '../helpers/processes.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'crash-test-token-0123456789';
 const TOTAL = 3000;
 const BATCH_SIZE = 100;
@@ -35,70 +32,25 @@ const DUE_AFTER_S = 3;
 // ---------------------------------------------------------------------------
 // The server as a child process.
 
-interface ChildCourier {
-  child: ChildProcess;
+interface ChildCourier extends MainProcess {
   url: string;
   output(): string;
-  exited: Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(QSTASH_|COURIER_|UPSTASH_|NODE_TEST)/.test(key) || key === 'PORT' || key === 'HOST') continue;
-    env[key] = value;
-  }
-  return env;
-}
+after(killChildren);
 
 async function spawnCourier(dataDir: string, port: number): Promise<ChildCourier> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...cleanEnv(),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      COURIER_DATA_DIR: dataDir,
-      QSTASH_TOKEN: TOKEN,
-      COURIER_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Only the tail is kept: it is for explaining a failure, and warn-level lines can be many.
   let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-64 * 1024);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  const main = spawnMain(
+    { PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, QSTASH_TOKEN: TOKEN, COURIER_LOG_LEVEL: 'warn' },
+    (chunk) => {
+      output = (output + chunk.toString()).slice(-64 * 1024);
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`courier exited with ${child.exitCode}:\n${output}`);
-    try {
-      const res = await fetch(`${url}/health/ready`);
-      await res.arrayBuffer();
-      return res.status === 200 ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  }, 20_000, `the courier child on port ${port} to serve`);
-  return { child, url, output: () => output, exited };
+  await waitUntilServing(main, url, '/health/ready', () => output);
+  return { ...main, url, output: () => output };
 }
 
 /** SIGKILL; resolves, once the process is gone, with the time the signal was sent. */
@@ -108,14 +60,6 @@ async function kill9(courier: ChildCourier): Promise<number> {
   await courier.exited;
   assert.equal(courier.child.signalCode, 'SIGKILL');
   return at;
-}
-
-async function stop(courier: ChildCourier): Promise<void> {
-  if (courier.child.exitCode !== null || courier.child.signalCode !== null) return;
-  courier.child.kill('SIGTERM');
-  const force = setTimeout(() => courier.child.kill('SIGKILL'), 10_000);
-  await courier.exited;
-  clearTimeout(force);
 }
 
 // ---------------------------------------------------------------------------
@@ -287,6 +231,16 @@ function verdict(t: TestContext, acked: Set<number>, arrivals: Recorded[]): void
   );
 }
 
+/** Once the restarted `courier` has delivered every acknowledged seq and has nothing left to do, the verdict. */
+async function checkAfterRestart(t: TestContext, courier: ChildCourier, destination: Destination, acked: Set<number>): Promise<void> {
+  await eventually(() => {
+    const seen = new Set(recorded(destination).map((arrival) => arrival.seq));
+    return [...acked].every((seq) => seen.has(seq)) ? true : undefined;
+  }, 30_000, 'every acknowledged message to arrive after the restart');
+  await waitForBacklogToDrain(courier.url);
+  verdict(t, acked, recorded(destination));
+}
+
 describe('crash recovery: kill -9 loses no acknowledged message', () => {
   it('delivers every acknowledged message after a kill -9 while deliveries are in flight', { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'courier-crash-'));
@@ -324,17 +278,12 @@ describe('crash recovery: kill -9 loses no acknowledged message', () => {
       assert.ok(unansweredAtKill > 0, 'some attempts were in flight at the kill');
 
       courier = await spawnCourier(dataDir, port);
-      await eventually(() => {
-        const seen = new Set(recorded(destination).map((arrival) => arrival.seq));
-        return [...outcome.acked].every((seq) => seen.has(seq)) ? true : undefined;
-      }, 30_000, 'every acknowledged message to arrive after the restart');
-      await waitForBacklogToDrain(courier.url);
-      verdict(t, outcome.acked, recorded(destination));
+      await checkAfterRestart(t, courier, destination, outcome.acked);
     } catch (error) {
       if (courier) t.diagnostic(`courier output tail:\n${courier.output()}`);
       throw error;
     } finally {
-      if (courier) await stop(courier);
+      if (courier) await stopMain(courier);
       await destination.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -368,18 +317,13 @@ describe('crash recovery: kill -9 loses no acknowledged message', () => {
       assert.ok(outcome.acked.size < TOTAL);
 
       courier = await spawnCourier(dataDir, port);
-      await eventually(() => {
-        const seen = new Set(recorded(destination).map((arrival) => arrival.seq));
-        return [...outcome.acked].every((seq) => seen.has(seq)) ? true : undefined;
-      }, 30_000, 'every acknowledged message to arrive after the restart');
-      await waitForBacklogToDrain(courier.url);
       // Publishes stored just before the kill but never acknowledged may arrive too; they are not checked.
-      verdict(t, outcome.acked, recorded(destination));
+      await checkAfterRestart(t, courier, destination, outcome.acked);
     } catch (error) {
       if (courier) t.diagnostic(`courier output tail:\n${courier.output()}`);
       throw error;
     } finally {
-      if (courier) await stop(courier);
+      if (courier) await stopMain(courier);
       await destination.close();
       rmSync(dataDir, { recursive: true, force: true });
     }

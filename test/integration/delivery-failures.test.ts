@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, ok, startDestination, type Destination, type Script } from '../helpers/destination.js';
+import { eventually, ok, sleep, startDestination, type Destination, type Script } from '../helpers/destination.js';
 
 /** The log entry fields these tests read; the SDK's `Log` type omits the response ones. */
 interface LogEntry {
@@ -21,8 +21,6 @@ interface LogEntry {
 
 /** e^2.5 s, the documented delay before the first retry (spec §11.3). */
 const FIRST_DEFAULT_BACKOFF_MS = Math.exp(2.5) * 1000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const always =
   (status: number, headers?: Record<string, string>, body?: string): Script =>

@@ -3,12 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@upstash/qstash';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Destination } from '../helpers/destination.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let pathCounter = 0;
-const uniquePath = (name: string) => `/${name}-${++pathCounter}`;
+import { eventually, sleep, startDestination, uniquePath, type Destination } from '../helpers/destination.js';
 
 type LogEntry = Awaited<ReturnType<Client['logs']>>['logs'][number];
 /** What the server really sends for a log entry; the SDK's `Log` type declares only part of it. */

@@ -3,16 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QstashError } from '@upstash/qstash';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Arrival, type Destination } from '../helpers/destination.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let pathCounter = 0;
-const uniquePath = (name: string) => `/${name}-${++pathCounter}`;
-
-function arrivalsAt(destination: Destination, path: string): Arrival[] {
-  return destination.arrivals.filter((arrival) => arrival.path === path);
-}
+import { arrivalsAt, eventually, sleep, startDestination, uniquePath, type Destination } from '../helpers/destination.js';
 
 const isNotFound = (error: unknown) => error instanceof QstashError && error.status === 404;
 

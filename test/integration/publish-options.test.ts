@@ -10,28 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, QstashError } from '@upstash/qstash';
 import { startTestCourier, TEST_TOKEN, type TestCourier } from '../helpers/courier.js';
-import { eventually, startDestination, type Arrival, type Destination } from '../helpers/destination.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let pathCounter = 0;
-/** A fresh destination path per test, so arrivals of one test never mix with another's. */
-const uniquePath = (name: string) => `/${name}-${++pathCounter}`;
-
-function arrivalsAt(destination: Destination, path: string): Arrival[] {
-  return destination.arrivals.filter((arrival) => arrival.path === path);
-}
-
-function waitForArrivals(destination: Destination, path: string, count: number, timeoutMs = 5_000): Promise<Arrival[]> {
-  return eventually(
-    () => {
-      const found = arrivalsAt(destination, path);
-      return found.length >= count ? found : undefined;
-    },
-    timeoutMs,
-    `${count} arrival(s) at ${path}`,
-  );
-}
+import { arrivalsAt, eventually, sleep, startDestination, uniquePath, waitForArrivals, type Destination } from '../helpers/destination.js';
 
 /** The claims of a compact JWS, unverified (the Receiver checks the signature itself). */
 function jwtClaims(token: string): Record<string, unknown> {
