@@ -100,7 +100,16 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   const services: ApiServices = {
     clock,
     limits: config.limits,
-    messages: new MessageService({ store, clock, limits: config.limits, notifyDue }),
+    messages: new MessageService({
+      store,
+      clock,
+      limits: config.limits,
+      delivery: {
+        notifyDue,
+        handoffCapacity: () => dispatcher.handoffCapacity(),
+        deliver: (claimed) => dispatcher.deliver(claimed),
+      },
+    }),
     deadLetters: new DeadLetterService({ store, clock, notifyDue }),
     keys,
     health,

@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { ClaimedMessage } from '../core/message.js';
 import { originOf } from '../core/message.js';
-import type { Lease, Settlement, SettleResult, Store } from '../store/port.js';
+import type { Handoff, Lease, Settlement, SettleResult, Store } from '../store/port.js';
 import { buildRequest, isSuccess, settlementFor } from './attempt.js';
 import type { DeliveryClient } from './http-client.js';
 
@@ -94,6 +94,23 @@ export class Dispatcher {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /**
+   * How many messages due now a publish may store already leased and hand
+   * straight to deliver(), skipping a claim. Undefined when there is no room.
+   */
+  handoffCapacity(): Handoff | undefined {
+    const free = this.deps.options.maxInFlight - this.inFlight.size;
+    if (!this.running || free <= 0) return undefined;
+    return { limit: free, leaseMs: this.deps.options.leaseMs, excludeOrigins: this.saturatedOrigins() };
+  }
+
+  /** Starts attempts for messages a publish stored under a lease (see handoffCapacity). */
+  deliver(claimed: readonly ClaimedMessage[]): void {
+    // Even after stop() the leases are safe: they run out (or are released when the store reopens).
+    if (!this.running) return;
+    for (const message of claimed) this.startAttempt(message);
   }
 
   /**

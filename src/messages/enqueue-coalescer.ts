@@ -6,7 +6,7 @@
  * is unchanged; only the per-transaction cost is shared.
  */
 import type { NewMessage } from '../core/message.js';
-import type { EnqueueResult, Store } from '../store/port.js';
+import type { EnqueueResult, Handoff, Store } from '../store/port.js';
 
 interface Waiting {
   messages: NewMessage[];
@@ -21,7 +21,11 @@ export class EnqueueCoalescer {
   private waiting: Waiting[] = [];
   private scheduled = false;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** Asked once per commit, so the hand-off reflects delivery's room at that moment. */
+    private readonly handoff: () => Handoff | undefined = () => undefined,
+  ) {}
 
   enqueue(messages: NewMessage[], at: () => number): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
@@ -45,7 +49,7 @@ export class EnqueueCoalescer {
         size += next.messages.length;
       }
       try {
-        const results = await this.store.enqueue(group.flatMap((waiting) => waiting.messages), at);
+        const results = await this.store.enqueue(group.flatMap((waiting) => waiting.messages), at, this.handoff());
         let offset = 0;
         for (const waiting of group) {
           waiting.resolve(results.slice(offset, offset + waiting.messages.length));

@@ -8,8 +8,8 @@ import type { Clock } from '../core/clock.js';
 import type { Limits } from '../core/config.js';
 import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
-import type { LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
-import type { CancelSelection, EnqueueResult, EventQuery, Page, Store } from '../store/port.js';
+import type { ClaimedMessage, LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
+import type { CancelSelection, EnqueueResult, EventQuery, Handoff, Page, Store } from '../store/port.js';
 import { EnqueueCoalescer } from './enqueue-coalescer.js';
 
 export interface PublishRequest {
@@ -24,15 +24,20 @@ export interface MessageServiceDeps {
   store: Store;
   clock: Clock;
   limits: Limits;
-  /** Tells delivery that work falls due at `dueAt`. */
-  notifyDue: (dueAt: number) => void;
+  delivery: {
+    /** Tells delivery that work falls due at `dueAt`. */
+    notifyDue(dueAt: number): void;
+    /** Room for messages handed straight to delivery by the publish transaction. */
+    handoffCapacity(): Handoff | undefined;
+    deliver(claimed: readonly ClaimedMessage[]): void;
+  };
 }
 
 export class MessageService {
   private readonly coalescer: EnqueueCoalescer;
 
   constructor(private readonly deps: MessageServiceDeps) {
-    this.coalescer = new EnqueueCoalescer(deps.store);
+    this.coalescer = new EnqueueCoalescer(deps.store, () => deps.delivery.handoffCapacity());
   }
 
   /** Stores all of `requests` in one atomic step; results align with the input. */
@@ -40,12 +45,16 @@ export class MessageService {
     const now = this.deps.clock.now();
     const messages = requests.map((request) => this.newMessage(request, now));
     const results = await this.coalescer.enqueue(messages, () => this.deps.clock.now());
+    const handedOff: ClaimedMessage[] = [];
     let earliest = Number.POSITIVE_INFINITY;
     results.forEach((result, index) => {
-      if (!result.deduplicated) earliest = Math.min(earliest, messages[index]!.spec.notBefore);
+      const { spec } = messages[index]!;
+      if (result.leaseId) handedOff.push({ spec, retried: 0, leaseId: result.leaseId });
+      else if (!result.deduplicated) earliest = Math.min(earliest, spec.notBefore);
     });
-    if (earliest !== Number.POSITIVE_INFINITY) this.deps.notifyDue(earliest);
-    return results;
+    if (handedOff.length > 0) this.deps.delivery.deliver(handedOff);
+    if (earliest !== Number.POSITIVE_INFINITY) this.deps.delivery.notifyDue(earliest);
+    return results.map(({ messageId, deduplicated }) => ({ messageId, deduplicated }));
   }
 
   private newMessage(request: PublishRequest, now: number): NewMessage {

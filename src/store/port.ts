@@ -51,6 +51,20 @@ export interface EnqueueResult {
   messageId: string;
   /** True when the dedup key was already held: `messageId` is then the first message's. */
   deduplicated: boolean;
+  /** Set when the message was handed off: stored already active under this lease (see Handoff). */
+  leaseId?: string;
+}
+
+/**
+ * Lets `enqueue` store messages that are due at once directly as active under
+ * a lease (with their ACTIVE event), so the caller can deliver them from
+ * memory without a claim round trip. Up to `limit` messages are handed off,
+ * in input order; deduplicated ones and those whose origin is excluded never are.
+ */
+export interface Handoff {
+  limit: number;
+  leaseMs: number;
+  excludeOrigins?: readonly string[];
 }
 
 export interface ClaimRequest {
@@ -163,8 +177,9 @@ export interface Store {
    * Stores messages as pending (due at `spec.notBefore`) with a CREATED event
    * each, in one transition. A message whose dedup key is held by a live key
    * is not stored; its result names the holder. Results align with the input.
+   * With `handoff`, messages due by `at` may be stored active instead (Handoff).
    */
-  enqueue(messages: NewMessage[], at: number): Promise<EnqueueResult[]>;
+  enqueue(messages: NewMessage[], at: number, handoff?: Handoff): Promise<EnqueueResult[]>;
 
   /** A pending or active message; undefined once it is finished or unknown. */
   getMessage(messageId: string): Promise<MessageRecord | undefined>;

@@ -293,6 +293,51 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
       });
     });
 
+    describe('enqueue with handoff', () => {
+      it('stores due messages active under one lease, up to limit, in input order, with CREATED and ACTIVE', async () => {
+        const first = spec({ notBefore: T });
+        const second = spec({ notBefore: T - 5 });
+        const third = spec({ notBefore: T });
+        const results = await store.enqueue([{ spec: first }, { spec: second }, { spec: third }], T, { limit: 2, leaseMs: LEASE_MS });
+        const leaseId = results[0]!.leaseId;
+        assert.equal(typeof leaseId, 'string');
+        assert.equal(results[1]!.leaseId, leaseId, 'one lease for the whole hand-off');
+        assert.equal(results[2]!.leaseId, undefined, 'beyond limit: stored pending');
+        assert.equal((await store.getMessage(first.messageId))?.state, 'active');
+        assert.equal((await store.getMessage(second.messageId))?.state, 'active');
+        assert.equal((await store.getMessage(third.messageId))?.state, 'pending');
+        assert.deepEqual(await statesOf(store, first.messageId), ['CREATED', 'ACTIVE']);
+        assert.deepEqual(ids(await store.claimDue({ now: T, limit: 10, leaseMs: LEASE_MS })), [third.messageId], 'handed-off messages are not claimable while leased');
+      });
+
+      it('never hands off a message not yet due, a deduplicated one, or one to an excluded origin', async () => {
+        const later = spec({ notBefore: T + 1 });
+        const excluded = spec({ url: 'http://busy.example/x' });
+        const original = spec();
+        const duplicate = spec();
+        const dedup = { key: 'k', expiresAt: T + 60 * SECOND };
+        const results = await store.enqueue(
+          [{ spec: later }, { spec: excluded }, { spec: original, dedup }, { spec: duplicate, dedup }],
+          T,
+          { limit: 10, leaseMs: LEASE_MS, excludeOrigins: ['http://busy.example'] },
+        );
+        assert.deepEqual(results.map((r) => r.leaseId === undefined), [true, true, false, true]);
+        assert.deepEqual(results[3], { messageId: original.messageId, deduplicated: true });
+        assert.equal((await store.getMessage(later.messageId))?.state, 'pending');
+        assert.equal((await store.getMessage(excluded.messageId))?.state, 'pending');
+      });
+
+      it('settles a handed-off message under its lease, and loses it to a claim once the lease ran out', async () => {
+        const delivered = spec();
+        const stalled = spec();
+        const [d, st] = await store.enqueue([{ spec: delivered }, { spec: stalled }], T, { limit: 10, leaseMs: 1_000 });
+        assert.deepEqual(await store.settle([ack({ messageId: delivered.messageId, leaseId: d!.leaseId! }, T + 10)]), ['settled']);
+        const reclaimed = await store.claimDue({ now: T + 1_001, limit: 10, leaseMs: LEASE_MS });
+        assert.deepEqual(ids(reclaimed), [stalled.messageId]);
+        assert.deepEqual(await store.settle([ack({ messageId: stalled.messageId, leaseId: st!.leaseId! }, T + 1_002)]), ['leaseLost']);
+      });
+    });
+
     describe('claimDue', () => {
       it('claims only due messages (dueAt ≤ now), under one lease each, with an ACTIVE event', async () => {
         const due = spec({ notBefore: T });

@@ -19,6 +19,7 @@ import type {
   DeadLetterSelection,
   EnqueueResult,
   EventQuery,
+  Handoff,
   Lease,
   Page,
   PurgeRequest,
@@ -137,8 +138,11 @@ export class SqliteStore implements Store {
     return { current: row.current_signing_key, next: row.next_signing_key };
   }
 
-  /** Inserts one message (or finds its dedup holder). Runs inside a caller's transaction. */
-  private insertMessage(message: NewMessage, at: number): EnqueueResult {
+  /**
+   * Inserts one message (or finds its dedup holder), pending, or active under
+   * `lease` when one is given. Runs inside a caller's transaction.
+   */
+  private insertMessage(message: NewMessage, at: number, lease?: { id: string; until: number }): EnqueueResult {
     const { spec, dedup } = message;
     if (dedup) {
       const holder = this.stmt('SELECT message_id, expires_at FROM dedup_keys WHERE key = ?').get(dedup.key) as
@@ -151,18 +155,35 @@ export class SqliteStore implements Store {
       ).run(dedup.key, spec.messageId, dedup.expiresAt);
     }
     const { seq } = this.stmt(
-      `INSERT INTO messages (id, state, due_at, created_at, origin, url, host, path, labels, caller_ip,
-         topic_name, schedule_id, queue_name, flow_control_key, spec, body)
-       VALUES (@id, 'pending', @due_at, @created_at, @origin, @url, @host, @path, @labels, @caller_ip,
-         @topic_name, @schedule_id, @queue_name, @flow_control_key, @spec, @body)
+      `INSERT INTO messages (id, state, lease_id, lease_until, due_at, created_at, origin, url, host, path, labels,
+         caller_ip, topic_name, schedule_id, queue_name, flow_control_key, spec, body)
+       VALUES (@id, @state, @lease_id, @lease_until, @due_at, @created_at, @origin, @url, @host, @path, @labels,
+         @caller_ip, @topic_name, @schedule_id, @queue_name, @flow_control_key, @spec, @body)
        RETURNING seq`,
-    ).get(specColumns(spec)) as { seq: number };
+    ).get({
+      ...specColumns(spec),
+      state: lease ? 'active' : 'pending',
+      lease_id: lease?.id ?? null,
+      lease_until: lease?.until ?? null,
+    }) as { seq: number };
     this.appendEvent(seq, at, 'CREATED');
-    return { messageId: spec.messageId, deduplicated: false };
+    if (!lease) return { messageId: spec.messageId, deduplicated: false };
+    this.appendEvent(seq, at, 'ACTIVE');
+    return { messageId: spec.messageId, deduplicated: false, leaseId: lease.id };
   }
 
-  async enqueue(messages: NewMessage[], at: number): Promise<EnqueueResult[]> {
-    return this.db.transaction(() => messages.map((message) => this.insertMessage(message, at)))();
+  async enqueue(messages: NewMessage[], at: number, handoff?: Handoff): Promise<EnqueueResult[]> {
+    const lease = handoff && handoff.limit > 0 ? { id: randomUUID(), until: at + handoff.leaseMs } : undefined;
+    const excluded = new Set(handoff?.excludeOrigins ?? []);
+    let left = handoff?.limit ?? 0;
+    return this.db.transaction(() =>
+      messages.map((message) => {
+        const eligible = lease && left > 0 && message.spec.notBefore <= at && !excluded.has(originOrEmpty(message.spec.url));
+        const result = this.insertMessage(message, at, eligible ? lease : undefined);
+        if (result.leaseId) left -= 1;
+        return result;
+      }),
+    )();
   }
 
   async getMessage(messageId: string): Promise<MessageRecord | undefined> {
@@ -416,6 +437,10 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function originOrEmpty(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : '';
 }
 
 function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
