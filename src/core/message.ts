@@ -149,14 +149,13 @@ export interface DeadLetter {
   response: AttemptResponse;
 }
 
-export function urlHost(url: string): string {
-  return URL.canParse(url) ? new URL(url).hostname : '';
-}
-
-export function urlPath(url: string): string {
-  return URL.canParse(url) ? new URL(url).pathname : '';
-}
-
-export function originOf(url: string): string {
-  return new URL(url).origin;
+/**
+ * The parts of a destination URL that filters, claims and per-origin limits
+ * key on, from one parse. Empty strings for a URL that does not parse (never
+ * the case for one that passed publish validation).
+ */
+export function urlParts(url: string): { origin: string; host: string; path: string } {
+  if (!URL.canParse(url)) return { origin: '', host: '', path: '' };
+  const parsed = new URL(url);
+  return { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname };
 }

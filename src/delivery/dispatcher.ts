@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { ClaimedMessage } from '../core/message.js';
-import { originOf } from '../core/message.js';
+import { urlParts } from '../core/message.js';
 import type { Handoff, Lease, Settlement, SettleResult, Store } from '../store/port.js';
 import { buildRequest, isSuccess, settlementFor } from './attempt.js';
 import type { DeliveryClient } from './http-client.js';
@@ -191,13 +191,7 @@ export class Dispatcher {
 
   private startAttempt(claimed: ClaimedMessage): void {
     const { spec } = claimed;
-    let origin: string;
-    try {
-      origin = originOf(spec.url);
-    } catch {
-      // Unreachable for messages that passed publish validation; settle it as a failed attempt rather than crash.
-      origin = 'invalid:';
-    }
+    const { origin } = urlParts(spec.url);
     this.inFlight.set(spec.messageId, { leaseId: claimed.leaseId, origin });
     this.inFlightByOrigin.set(origin, (this.inFlightByOrigin.get(origin) ?? 0) + 1);
     void this.attempt(claimed);
@@ -213,7 +207,7 @@ export class Dispatcher {
     // client.send never rejects: network failures come back as a response with `error`.
     const response = await client.send(request);
     // After stop() gave up waiting, the store may be closing: leave the message leased, to be redelivered.
-    if (!this.running && this.stopped) return;
+    if (this.stopped) return;
     this.settleQueue.push({ settlement: settlementFor(claimed, response, clock.now()), claimed });
     this.scheduleSettle();
   }

@@ -1,19 +1,20 @@
 /** Conversions between the port's types and SQLite rows. */
 import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../../core/message.js';
-import { urlHost, urlPath } from '../../core/message.js';
+import { urlParts } from '../../core/message.js';
 
 type StoredSpec = Omit<MessageSpec, 'body'>;
 
-export function specColumns(spec: MessageSpec): Record<string, unknown> {
+export function specColumns(spec: MessageSpec): Record<string, unknown> & { origin: string } {
   const { body, ...rest } = spec;
+  const { origin, host, path } = urlParts(spec.url);
   return {
     id: spec.messageId,
     due_at: spec.notBefore,
     created_at: spec.createdAt,
-    origin: URL.canParse(spec.url) ? new URL(spec.url).origin : '',
+    origin,
     url: spec.url,
-    host: urlHost(spec.url),
-    path: urlPath(spec.url),
+    host,
+    path,
     labels: JSON.stringify(spec.labels),
     caller_ip: spec.callerIp,
     topic_name: spec.topicName ?? null,

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ClaimedMessage, MessageRecord, NewMessage } from '../../core/message.js';
+import type { ClaimedMessage, MessageRecord, MessageSpec, NewMessage } from '../../core/message.js';
 import type {
   CancelSelection,
   ClaimRequest,
@@ -139,10 +139,14 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Inserts one message (or finds its dedup holder), pending, or active under
-   * `lease` when one is given. Runs inside a caller's transaction.
+   * Inserts one message (or finds its dedup holder): pending, or active under
+   * the lease `offerLease` returns for its origin. Runs inside a caller's transaction.
    */
-  private insertMessage(message: NewMessage, at: number, lease?: { id: string; until: number }): EnqueueResult {
+  private insertMessage(
+    message: NewMessage,
+    at: number,
+    offerLease?: (spec: MessageSpec, origin: string) => { id: string; until: number } | undefined,
+  ): EnqueueResult {
     const { spec, dedup } = message;
     if (dedup) {
       const holder = this.stmt('SELECT message_id, expires_at FROM dedup_keys WHERE key = ?').get(dedup.key) as
@@ -154,6 +158,8 @@ export class SqliteStore implements Store {
          ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
       ).run(dedup.key, spec.messageId, dedup.expiresAt);
     }
+    const columns = specColumns(spec);
+    const lease = offerLease?.(spec, columns.origin);
     const { seq } = this.stmt(
       `INSERT INTO messages (id, state, lease_id, lease_until, due_at, created_at, origin, url, host, path, labels,
          caller_ip, topic_name, schedule_id, queue_name, flow_control_key, spec, body)
@@ -161,7 +167,7 @@ export class SqliteStore implements Store {
          @caller_ip, @topic_name, @schedule_id, @queue_name, @flow_control_key, @spec, @body)
        RETURNING seq`,
     ).get({
-      ...specColumns(spec),
+      ...columns,
       state: lease ? 'active' : 'pending',
       lease_id: lease?.id ?? null,
       lease_until: lease?.until ?? null,
@@ -173,17 +179,19 @@ export class SqliteStore implements Store {
   }
 
   async enqueue(messages: NewMessage[], at: number, handoff?: Handoff): Promise<EnqueueResult[]> {
-    const lease = handoff && handoff.limit > 0 ? { id: randomUUID(), until: at + handoff.leaseMs } : undefined;
-    const excluded = new Set(handoff?.excludeOrigins ?? []);
-    let left = handoff?.limit ?? 0;
-    return this.db.transaction(() =>
-      messages.map((message) => {
-        const eligible = lease && left > 0 && message.spec.notBefore <= at && !excluded.has(originOrEmpty(message.spec.url));
-        const result = this.insertMessage(message, at, eligible ? lease : undefined);
-        if (result.leaseId) left -= 1;
-        return result;
-      }),
-    )();
+    if (!handoff || handoff.limit <= 0) {
+      return this.db.transaction(() => messages.map((message) => this.insertMessage(message, at)))();
+    }
+    const lease = { id: randomUUID(), until: at + handoff.leaseMs };
+    const excluded = new Set(handoff.excludeOrigins ?? []);
+    let left = handoff.limit;
+    // Offered only to messages actually stored (a deduplicated one never gets here), so `left` counts hand-offs.
+    const offerLease = (spec: MessageSpec, origin: string) => {
+      if (left === 0 || spec.notBefore > at || excluded.has(origin)) return undefined;
+      left -= 1;
+      return lease;
+    };
+    return this.db.transaction(() => messages.map((message) => this.insertMessage(message, at, offerLease)))();
   }
 
   async getMessage(messageId: string): Promise<MessageRecord | undefined> {
@@ -437,10 +445,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function originOrEmpty(url: string): string {
-  return URL.canParse(url) ? new URL(url).origin : '';
 }
 
 function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
