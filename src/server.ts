@@ -16,6 +16,11 @@ import { createPooledClient, type DeliveryClient } from './delivery/http-client.
 import { DeadLetterService } from './messages/dead-letter-service.js';
 import { MessageService } from './messages/message-service.js';
 import { KeyRing } from './messages/signing-keys.js';
+import { FlowControlService } from './flow-control/flow-control-service.js';
+import { QueueService } from './queues/queue-service.js';
+import { ScheduleService } from './schedules/schedule-service.js';
+import { Scheduler } from './schedules/scheduler.js';
+import { UrlGroupService } from './url-groups/url-group-service.js';
 import type { Store } from './store/port.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
@@ -28,6 +33,8 @@ export interface CourierServer {
   readonly port: number;
   readonly keys: KeyRing;
   readonly logger: Logger;
+  /** Fires the schedule ticks due now; tests that step the clock call it instead of waiting. */
+  readonly scheduler: { runDue(): Promise<number> };
   close(): Promise<void>;
 }
 
@@ -97,20 +104,40 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     },
   };
 
+  const messages = new MessageService({
+    store,
+    clock,
+    limits: config.limits,
+    delivery: {
+      notifyDue,
+      handoffCapacity: () => dispatcher.handoffCapacity(),
+      deliver: (claimed) => dispatcher.deliver(claimed),
+    },
+  });
+  // The scheduler and the schedule service need each other: the service wakes the scheduler, which fires through it.
+  let scheduler: Scheduler | undefined;
+  const schedules = new ScheduleService({ store, clock, messages, wakeScheduler: () => scheduler?.wake() });
+  scheduler = new Scheduler({
+    store,
+    clock,
+    logger: logger.child({ component: 'scheduler' }),
+    fireTick: (schedule) => schedules.fireTick(schedule),
+  });
+
   const services: ApiServices = {
     clock,
     limits: config.limits,
-    messages: new MessageService({
+    messages,
+    deadLetters: new DeadLetterService({ store, clock, notifyDue }),
+    queues: new QueueService({ store, clock, notifyDue }),
+    flowControl: new FlowControlService({
       store,
       clock,
-      limits: config.limits,
-      delivery: {
-        notifyDue,
-        handoffCapacity: () => dispatcher.handoffCapacity(),
-        deliver: (claimed) => dispatcher.deliver(claimed),
-      },
+      notifyDue,
+      globalParallelism: () => ({ max: config.delivery.maxInFlight, count: dispatcher.inFlightCount }),
     }),
-    deadLetters: new DeadLetterService({ store, clock, notifyDue }),
+    urlGroups: new UrlGroupService({ store, clock }),
+    schedules,
     keys,
     health,
   };
@@ -120,6 +147,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     server.listen(config.port, config.host, () => resolve());
   });
   dispatcher.start();
+  scheduler.start();
 
   const purge = setInterval(() => {
     const now = clock.now();
@@ -143,9 +171,11 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     port,
     keys,
     logger,
+    scheduler,
     close() {
       closing ??= (async () => {
         clearInterval(purge);
+        await scheduler.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -10,16 +10,29 @@ import { CourierError } from '../core/errors.js';
 import { createTokenCheck } from './auth.js';
 import { json, matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from './http.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
+import { flowControlRoutes } from './routes/flow-control.js';
 import { messageRoutes } from './routes/messages.js';
 import { publishRoutes } from './routes/publish.js';
+import { queueRoutes } from './routes/queues.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { systemRoutes } from './routes/system.js';
+import { urlGroupRoutes } from './routes/url-groups.js';
 import type { ApiServices } from './services.js';
 
 /** Node's defaults are 16 KiB of headers; publish options travel in headers, so allow more but stay bounded. */
 const MAX_HEADER_BYTES = 64 * 1024;
 
 export function createRoutes(services: ApiServices): Route[] {
-  return [...systemRoutes(services), ...publishRoutes(services), ...messageRoutes(services), ...deadLetterRoutes(services)];
+  return [
+    ...systemRoutes(services),
+    ...publishRoutes(services),
+    ...messageRoutes(services),
+    ...deadLetterRoutes(services),
+    ...queueRoutes(services),
+    ...flowControlRoutes(services),
+    ...urlGroupRoutes(services),
+    ...scheduleRoutes(services),
+  ];
 }
 
 function errorReply(error: unknown, logger: Logger, req: IncomingMessage): Reply {

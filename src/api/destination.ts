@@ -23,3 +23,11 @@ export function parseDestinationUrl(raw: string, field: string): string {
 
 /** Queue, schedule and URL group names (spec §1.7). */
 export const NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function checkName(name: string, field: string): string {
+  if (!NAME.test(name)) throw invalid(field, `"${name}" may only contain A-Z a-z 0-9 . _ - (1-128 characters)`);
+  return name;
+}
+
+/** Flow-control keys also allow `:` and `@`, for keys like `tenant:42` or `user@example.com`. */
+export const FLOW_CONTROL_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;

@@ -8,7 +8,9 @@
  * and an empty body with a JSON content type must be accepted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { CourierError, invalid } from '../core/errors.js';
+import { checkName } from './destination.js';
 
 export interface Reply {
   status: number;
@@ -51,6 +53,34 @@ export function pathParam(ctx: RequestContext, name: string): string {
     throw invalid(name, `"${raw}" is not validly percent-encoded`);
   }
 }
+
+/** Small JSON request bodies (management endpoints) are capped well below message bodies. */
+const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+/** Reads a JSON body and checks it against `schema`; the first problem is a 400 naming its path. */
+export async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
+  const raw = await ctx.body(MAX_JSON_BODY_BYTES);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw invalid('body', 'must be valid JSON');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw invalid(issue.path.length > 0 ? issue.path.join('.') : 'body', issue.message);
+  }
+  return result.data;
+}
+
+/** A path parameter that must be a queue, URL group or schedule name (spec §1.7). */
+export function nameParam(ctx: RequestContext, param: string, field: string): string {
+  return checkName(pathParam(ctx, param), field);
+}
+
+/** 200 with an empty body: what the SDK's no-parse calls expect (spec §1.4). */
+export const ok = (): Reply => ({ status: 200 });
 
 export function json(status: number, body: unknown): Reply {
   return { status, json: body };

@@ -17,6 +17,22 @@ describe('publish header parsing (spec §2.1)', () => {
     assert.deepEqual(options.labels, []);
   });
 
+  it('reads flow control in the SDK form (", " joins), the docs form ("," joins) and with a bare-seconds period', () => {
+    assert.deepEqual(
+      parse({ 'upstash-flow-control-key': 'tenant:42', 'upstash-flow-control-value': 'parallelism=3, rate=5, period=1m' }).flowControl,
+      { key: 'tenant:42', parallelism: 3, rate: 5, periodMs: 60_000 },
+    );
+    assert.deepEqual(parse({ 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'rate=10,period=30' }).flowControl, {
+      key: 'k',
+      rate: 10,
+      periodMs: 30_000,
+    });
+    assert.deepEqual(parse({ 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'parallelism=1' }).flowControl, {
+      key: 'k',
+      parallelism: 1,
+    });
+  });
+
   it('reads every option into its typed form', () => {
     const options = parse({
       'content-type': 'application/json',
@@ -84,7 +100,15 @@ describe('publish header parsing (spec §2.1)', () => {
     ['Upstash-Label', { 'upstash-label': 'has space' }],
     ['Upstash-Redact-Fields', { 'upstash-redact-fields': 'bogus' }],
     ['Upstash-Forward-Host', { 'upstash-forward-host': 'evil' }],
-    ['Upstash-Flow-Control-Key', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'parallelism=1' }],
+    ['Upstash-Flow-Control-Key', { 'upstash-flow-control-value': 'parallelism=1' }],
+    ['Upstash-Flow-Control-Key', { 'upstash-flow-control-key': 'has space', 'upstash-flow-control-value': 'parallelism=1' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'period=1m' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'parallelism=0' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'rate=1.5' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'rate=5, period=8d' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'burst=5' }],
+    ['Upstash-Flow-Control-Value', { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'rate' }],
   ];
   for (const [field, headers] of rejected) {
     it(`rejects ${JSON.stringify(headers)} naming ${field}`, () => {

@@ -7,10 +7,10 @@ import type { Limits } from '../core/config.js';
 import { parseUpstashDuration } from '../core/durations.js';
 import { invalid } from '../core/errors.js';
 import { canonicalHeaderName, isHeaderName, isHeaderValue, UNFORWARDABLE_HEADERS } from '../core/headers.js';
-import { HTTP_METHODS, type CallbackConfig, type HeaderMap, type HttpMethod, type RedactSpec } from '../core/message.js';
+import { HTTP_METHODS, type CallbackConfig, type FlowControlConfig, type HeaderMap, type HttpMethod, type RedactSpec } from '../core/message.js';
 import type { PublishOptions } from '../core/publish-options.js';
 import { compileRetryDelayExpression, RetryDelayExpressionError } from '../delivery/retry-delay-expression.js';
-import { parseDestinationUrl } from './destination.js';
+import { FLOW_CONTROL_KEY, parseDestinationUrl } from './destination.js';
 
 
 export type { PublishOptions };
@@ -21,11 +21,6 @@ export type IncomingHeaders = Record<string, string | string[] | undefined>;
 const MAX_LABELS = 32;
 const LABEL = /^[A-Za-z0-9._:/-]{1,128}$/;
 const MAX_DEDUP_ID_LENGTH = 512;
-/** Headers a plain publish understands but only later parts of Courier act on; refused rather than silently ignored. */
-const NOT_YET_SUPPORTED: Record<string, string> = {
-  'upstash-flow-control-key': 'flow control is not available in this Courier version yet',
-  'upstash-flow-control-value': 'flow control is not available in this Courier version yet',
-};
 /** Request headers never forwarded by `Upstash-Header-Forward: true`: ours, or the connection's. */
 const NOT_FORWARDED_IMPLICITLY = new Set([...UNFORWARDABLE_HEADERS, 'authorization', 'content-type', 'user-agent', 'accept-encoding']);
 
@@ -159,10 +154,60 @@ function parseRedact(value: string | undefined): RedactSpec | undefined {
   return redact;
 }
 
-export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, now: number): PublishOptions {
-  for (const [name, problem] of Object.entries(NOT_YET_SUPPORTED)) {
-    if (headers[name] !== undefined) throw invalid(canonicalHeaderName(name), problem);
+const MAX_FLOW_CONTROL_RATE = 1_000_000;
+const MAX_FLOW_CONTROL_PERIOD_MS = 7 * 86_400_000;
+
+function positiveInteger(value: string, field: string, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw invalid(field, `must be a whole number ≥ 1, got "${value}"`);
+  const number = Number(value);
+  if (number > max) throw invalid(field, `must be at most ${max}, got ${number}`);
+  return number;
+}
+
+/**
+ * `Upstash-Flow-Control-Key` with `-Value` = `parallelism=3, rate=5, period=1m`
+ * (spec §11.9): parts split on commas and trimmed, each optional, at least
+ * one limit; a period without a unit is seconds, at most a week.
+ */
+function parseFlowControl(headers: IncomingHeaders, limits: Limits): FlowControlConfig | undefined {
+  const key = single(headers, 'upstash-flow-control-key');
+  const value = single(headers, 'upstash-flow-control-value');
+  if (key === undefined && value === undefined) return undefined;
+  if (key === undefined) throw invalid('Upstash-Flow-Control-Key', 'is required with Upstash-Flow-Control-Value');
+  if (value === undefined) throw invalid('Upstash-Flow-Control-Value', 'is required with Upstash-Flow-Control-Key (e.g. "parallelism=3, rate=10, period=1m")');
+  if (!FLOW_CONTROL_KEY.test(key.trim())) throw invalid('Upstash-Flow-Control-Key', 'may only contain A-Z a-z 0-9 . _ : @ - (1-128 characters)');
+  const config: FlowControlConfig = { key: key.trim() };
+  const field = 'Upstash-Flow-Control-Value';
+  for (const raw of value.split(',')) {
+    const part = raw.trim();
+    if (part === '') continue;
+    const [name, setting, extra] = part.split('=').map((piece) => piece.trim());
+    if (setting === undefined || extra !== undefined || setting === '') throw invalid(field, `"${part}" is not name=value`);
+    switch (name!.toLowerCase()) {
+      case 'parallelism':
+        config.parallelism = positiveInteger(setting, `${field} parallelism`, limits.maxParallelism);
+        break;
+      case 'rate':
+        config.rate = positiveInteger(setting, `${field} rate`, MAX_FLOW_CONTROL_RATE);
+        break;
+      case 'period': {
+        const ms = parseUpstashDuration(setting);
+        if (ms === undefined || ms < 1000) throw invalid(field, `period must be a duration of at least 1s like "1s", "1m", "1h", "1d", got "${setting}"`);
+        if (ms > MAX_FLOW_CONTROL_PERIOD_MS) throw invalid(field, `period must be at most 1 week, got "${setting}"`);
+        config.periodMs = ms;
+        break;
+      }
+      default:
+        throw invalid(field, `unknown setting "${name}" (use parallelism, rate, period)`);
+    }
   }
+  if (config.parallelism === undefined && config.rate === undefined) {
+    throw invalid(field, 'must set parallelism or rate (or both)');
+  }
+  return config;
+}
+
+export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, now: number): PublishOptions {
   const forwarded = prefixed(headers, 'upstash-forward-');
   if (parseBoolean(single(headers, 'upstash-header-forward'), 'Upstash-Header-Forward')) {
     for (const name of Object.keys(headers)) {
@@ -213,5 +258,7 @@ export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, no
   }
   const redact = parseRedact(single(headers, 'upstash-redact-fields'));
   if (redact) options.redact = redact;
+  const flowControl = parseFlowControl(headers, limits);
+  if (flowControl) options.flowControl = flowControl;
   return options;
 }

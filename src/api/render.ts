@@ -5,7 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalHeaderLists } from '../core/headers.js';
+import type { FlowControlState } from '../core/flow-control.js';
 import type { AttemptResponse, DeadLetter, HeaderMap, LogEvent, MessageRecord, MessageSpec, RedactSpec } from '../core/message.js';
+import type { QueueRecord } from '../core/queue.js';
+import type { ScheduleRun } from '../core/schedule.js';
+import type { UrlGroup } from '../core/url-group.js';
+import type { ScheduleView } from '../schedules/schedule-service.js';
 
 type Json = Record<string, unknown>;
 
@@ -63,6 +68,7 @@ function specFields(spec: MessageSpec): Json {
   setIf(out, 'topicName', spec.topicName);
   setIf(out, 'endpointName', spec.endpointName);
   setIf(out, 'queueName', spec.queueName);
+  setIf(out, 'flowControlKey', spec.flowControl?.key);
   setIf(out, 'scheduleId', spec.scheduleId);
   if (spec.labels.length > 0) {
     out.label = spec.labels[0];
@@ -123,5 +129,108 @@ export function renderLogEvent(event: LogEvent): Json {
   if (spec.failureCallback && Object.keys(spec.failureCallback.headers).length > 0) {
     out.failureCallbackHeaders = headerLists(spec.failureCallback.headers);
   }
+  return out;
+}
+
+export function renderQueue(queue: QueueRecord): Json {
+  return {
+    name: queue.name,
+    parallelism: queue.parallelism,
+    lag: queue.lag,
+    paused: queue.paused,
+    createdAt: queue.createdAt,
+    updatedAt: queue.updatedAt,
+  };
+}
+
+/** Every field always present, 0 or false when unset (spec §11.9): the SDK's tests compare with toBe(false). */
+export function renderFlowControl(state: FlowControlState): Json {
+  return {
+    flowControlKey: state.key,
+    waitListSize: state.waitListSize,
+    parallelismMax: state.parallelism ?? 0,
+    parallelismCount: state.parallelismCount,
+    rateMax: state.rate ?? 0,
+    rateCount: state.rateCount,
+    ratePeriod: Math.round(state.periodMs / 1000),
+    ratePeriodStart: Math.floor(state.ratePeriodStart / 1000),
+    isPaused: state.paused,
+    isPinnedParallelism: state.pinnedParallelism,
+    isPinnedRate: state.pinnedRate,
+  };
+}
+
+/** Endpoint objects hold only `name` (when set) and `url` (spec §8: the SDK's tests use toContainEqual). */
+export function renderUrlGroup(group: UrlGroup): Json {
+  return {
+    name: group.name,
+    createdAt: group.createdAt,
+    updatedAt: group.updatedAt,
+    endpoints: group.endpoints.map((endpoint) => (endpoint.name === undefined ? { url: endpoint.url } : { name: endpoint.name, url: endpoint.url })),
+  };
+}
+
+/** `retries` is required by the SDKs; a schedule that set none gets the server's default. */
+export function renderSchedule({ schedule, lastStates, runStats }: ScheduleView, defaultRetries: number): Json {
+  const { template } = schedule;
+  const { options } = template;
+  const out: Json = {
+    scheduleId: schedule.scheduleId,
+    cron: schedule.cron,
+    destination: template.destination,
+    method: options.method,
+    header: headerLists(options.headers, options.redact),
+    createdAt: schedule.createdAt,
+    isPaused: schedule.paused,
+    retries: options.retries ?? defaultRetries,
+    callerIP: template.callerIp,
+    callerIp: template.callerIp,
+  };
+  bodyFields(out, template.body, 'body', 'bodyBase64', options.redact?.body);
+  if (options.delayMs !== undefined) out.delay = Math.round(options.delayMs / 1000);
+  if (options.timeoutMs !== undefined) out.timeout = options.timeoutMs / 1000;
+  setIf(out, 'retryDelayExpression', options.retryDelayExpression);
+  setIf(out, 'callback', options.callback?.url);
+  setIf(out, 'failureCallback', options.failureCallback?.url);
+  if (options.callback && Object.keys(options.callback.headers).length > 0) out.callbackHeader = headerLists(options.callback.headers);
+  if (options.failureCallback && Object.keys(options.failureCallback.headers).length > 0) {
+    out.failureCallbackHeader = headerLists(options.failureCallback.headers);
+  }
+  setIf(out, 'queueName', template.queueName);
+  if (options.flowControl) {
+    out.flowControlKey = options.flowControl.key;
+    setIf(out, 'parallelism', options.flowControl.parallelism);
+    setIf(out, 'rate', options.flowControl.rate);
+    out.period = Math.round((options.flowControl.periodMs ?? 1000) / 1000);
+  }
+  if (options.labels.length > 0) {
+    out.label = options.labels[0];
+    out.labels = options.labels;
+  }
+  setIf(out, 'lastScheduleTime', schedule.lastAt);
+  setIf(out, 'nextScheduleTime', schedule.nextAt);
+  out.lastScheduleStates = lastStates;
+  setIf(out, 'error', schedule.lastError);
+  // Courier's extension (seed 002's run history); the SDKs ignore unknown keys.
+  const stats: Json = { window: runStats.window, finished: runStats.finished, succeeded: runStats.succeeded, failed: runStats.failed };
+  setIf(stats, 'successRate', runStats.successRate);
+  setIf(stats, 'meanDuration', runStats.meanDurationMs);
+  out.runStats = stats;
+  return out;
+}
+
+export function renderScheduleRun(run: ScheduleRun): Json {
+  const out: Json = {
+    messageId: run.messageId,
+    url: run.url,
+    trigger: run.trigger,
+    state: run.state,
+    createdAt: run.createdAt,
+    retried: run.retried,
+  };
+  setIf(out, 'finishedAt', run.finishedAt);
+  setIf(out, 'responseStatus', run.responseStatus);
+  setIf(out, 'duration', run.durationMs);
+  setIf(out, 'error', run.error);
   return out;
 }

@@ -4,6 +4,10 @@ import type { Limits } from '../core/config.js';
 import type { DeadLetterService } from '../messages/dead-letter-service.js';
 import type { MessageService } from '../messages/message-service.js';
 import type { KeyRing } from '../messages/signing-keys.js';
+import type { FlowControlService } from '../flow-control/flow-control-service.js';
+import type { QueueService } from '../queues/queue-service.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
+import type { UrlGroupService } from '../url-groups/url-group-service.js';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -19,6 +23,10 @@ export interface ApiServices {
   limits: Limits;
   messages: MessageService;
   deadLetters: DeadLetterService;
+  queues: QueueService;
+  flowControl: FlowControlService;
+  urlGroups: UrlGroupService;
+  schedules: ScheduleService;
   keys: KeyRing;
   health: { ready(): Promise<boolean>; report(): Promise<HealthReport> };
 }

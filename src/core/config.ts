@@ -38,6 +38,7 @@ const ENV_SCHEMA = z.object({
   COURIER_MAX_BATCH_MESSAGES: integer(1000, 1, 100_000),
   COURIER_DEFAULT_RETRIES: integer(3, 0, 1000),
   COURIER_MAX_RETRIES: integer(100, 0, 1000),
+  COURIER_MAX_PARALLELISM: integer(1000, 1, 100_000),
   COURIER_MAX_DELAY: duration('365d'),
   COURIER_DEFAULT_TIMEOUT: duration('15m'),
   COURIER_MAX_TIMEOUT: duration('2h'),
@@ -61,6 +62,8 @@ export interface Limits {
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
   dedupWindowMs: number;
+  /** The largest parallelism a queue or flow-control key may ask for. */
+  maxParallelism: number;
 }
 
 export interface Config {
@@ -113,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBatchMessages: e.COURIER_MAX_BATCH_MESSAGES,
       defaultRetries: e.COURIER_DEFAULT_RETRIES,
       maxRetries: e.COURIER_MAX_RETRIES,
+      maxParallelism: e.COURIER_MAX_PARALLELISM,
       maxDelayMs: e.COURIER_MAX_DELAY,
       defaultTimeoutMs: e.COURIER_DEFAULT_TIMEOUT,
       maxTimeoutMs: e.COURIER_MAX_TIMEOUT,

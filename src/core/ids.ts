@@ -33,6 +33,7 @@ export function randomBase58(length: number): string {
 export const newMessageId = (): string => `msg_${randomBase58(26)}`;
 export const newSigningKey = (): string => `sig_${randomBase58(28)}`;
 export const newToken = (): string => randomBase58(40);
+export const newScheduleId = (): string => `scd_${randomBase58(26)}`;
 export const newJwtId = (): string => `jwt_${randomBase58(20)}`;
 
 /**

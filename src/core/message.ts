@@ -5,15 +5,20 @@
  * Lifecycle (enforced by the store verbs named in brackets; a transition not
  * in this table is a bug):
  *
- *   (accepted) ──enqueue──▶ pending
+ *   (accepted) ──enqueue──▶ pending, or waiting when it names a queue
+ *   waiting    ──claimDue (admitted: its turn, the queue has a free slot)──▶ pending, holding the slot
  *   pending    ──claimDue──▶ active        an attempt is in flight, under a lease
  *   active     ──settle:ack──▶ delivered    destination answered 2xx
  *   active     ──settle:retry──▶ pending    failed attempt, retries left (due later)
  *   active     ──settle:deadLetter──▶ failed  retries exhausted or 489 non-retryable; a DLQ entry is made
- *   pending    ──cancel──▶ canceled
+ *   pending, waiting ──cancel──▶ canceled
  *   active     ──cancel──▶ active + cancelRequested; the attempt's outcome decides:
  *                 ack → delivered, retry → canceled, deadLetter → failed
  *   active     ──claimDue (lease expired)──▶ active   the holder died; same message id, at-least-once
+ *
+ * A message leaves its queue slot when it finishes (or to its callbacks). A
+ * pending message with a flow-control key is claimed only within its key's
+ * limits; the others are its key's waitlist.
  *
  * Glossary:
  * - attempt: one HTTP request to the destination. `retried` counts the failed
@@ -29,7 +34,7 @@
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-export const MESSAGE_STATES = ['pending', 'active', 'delivered', 'failed', 'canceled'] as const;
+export const MESSAGE_STATES = ['waiting', 'pending', 'active', 'delivered', 'failed', 'canceled'] as const;
 export type MessageState = (typeof MESSAGE_STATES)[number];
 
 /** What a message exists for: its own delivery, or reporting on another's. */
@@ -49,6 +54,21 @@ export interface CallbackConfig {
   timeoutMs?: number;
   retryDelayExpression?: string;
   delayMs?: number;
+}
+
+/**
+ * Flow control (spec §11.9): limits shared by every message with the same key,
+ * whatever its destination. The latest message's config updates the key's
+ * limits unless they are pinned; an absent limit means unlimited.
+ */
+export interface FlowControlConfig {
+  key: string;
+  /** Attempts in flight at once. */
+  parallelism?: number;
+  /** Attempts started per period. */
+  rate?: number;
+  /** The rate window; 1 s when absent. */
+  periodMs?: number;
 }
 
 /** Which parts of a message are shown as `REDACTED:…` in GET, logs and DLQ. Delivery is unaffected. */
@@ -82,17 +102,26 @@ export interface MessageSpec {
   callerIp: string;
   /** For callbacks: the message whose attempt this reports on. */
   sourceMessageId?: string;
-  // Set by URL groups, queues and schedules (later parts of the engine).
+  /** The URL group (and its endpoint's name) this message was fanned out to. */
   topicName?: string;
   endpointName?: string;
+  /** The queue the message waits in; it is admitted in order, within the queue's parallelism. */
   queueName?: string;
+  flowControl?: FlowControlConfig;
   scheduleId?: string;
+  /** How a schedule's message came about: its cron, or a trigger-now. */
+  scheduleTrigger?: 'cron' | 'manual';
 }
 
 /** A message to store, with the deduplication key that guards it, if any. */
 export interface NewMessage {
   spec: MessageSpec;
   dedup?: { key: string; expiresAt: number };
+  /**
+   * A callback of a queued message takes over its source's slot in that
+   * queue, so the next message waits for the callback too (spec §3.2).
+   */
+  queueSlot?: string;
 }
 
 /** A message still waiting or in flight, as `GET /v2/messages/{id}` shows it. */

@@ -1,5 +1,5 @@
 /** What a publish asks for, once its headers are validated (api/publish-headers.ts builds it). */
-import type { CallbackConfig, HeaderMap, HttpMethod, RedactSpec } from './message.js';
+import type { CallbackConfig, FlowControlConfig, HeaderMap, HttpMethod, RedactSpec } from './message.js';
 
 export interface PublishOptions {
   method: HttpMethod;
@@ -17,4 +17,5 @@ export interface PublishOptions {
   contentBasedDeduplication: boolean;
   labels: string[];
   redact?: RedactSpec;
+  flowControl?: FlowControlConfig;
 }

@@ -153,5 +153,6 @@ function callbackMessage(
   };
   if (config.timeoutMs !== undefined) spec.timeoutMs = config.timeoutMs;
   if (config.retryDelayExpression !== undefined) spec.retryDelayExpression = config.retryDelayExpression;
-  return { spec };
+  // The next message of a queue waits for this callback too (spec §3.2).
+  return source.queueName === undefined ? { spec } : { spec, queueSlot: source.queueName };
 }

@@ -154,13 +154,17 @@ export class Dispatcher {
     }
     this.pumping = true;
     const { store, clock, logger, options } = this.deps;
+    // The look-ahead asks from the last claim's time, not a later one: work falling due in between
+    // would be neither claimed nor reported (nextDueAt reports only times after the one given).
+    let claimedAt = clock.now();
     try {
       do {
         this.pumpRequested = false;
         while (this.running && this.inFlight.size < options.maxInFlight) {
           const limit = Math.min(CLAIM_BATCH, options.maxInFlight - this.inFlight.size);
+          claimedAt = clock.now();
           const claimed = await store.claimDue({
-            now: clock.now(),
+            now: claimedAt,
             limit,
             leaseMs: options.leaseMs,
             excludeOrigins: this.saturatedOrigins(),
@@ -174,7 +178,8 @@ export class Dispatcher {
       // doing it after every wake would add a query per message.
       if (this.running && this.lookAheadWanted) {
         this.lookAheadWanted = false;
-        const next = await store.nextDueAt();
+        // Work already due but not claimed is held by a cap, and the settle that frees it wakes us.
+        const next = await store.nextDueAt(claimedAt);
         if (next !== undefined) this.armTimer(next);
       }
       if (this.running) this.armTimer(clock.now() + SAFETY_POLL_MS);

@@ -12,12 +12,32 @@ import type { ClaimedMessage, LogEvent, MessageRecord, MessageSpec, NewMessage }
 import type { CancelSelection, EnqueueResult, EventQuery, Handoff, Page, Store } from '../store/port.js';
 import { EnqueueCoalescer } from './enqueue-coalescer.js';
 
+/** Where a publish goes: one URL, or every endpoint of a URL group (spec §2.2). */
+export type Destination = { url: string } | { group: string };
+
 export interface PublishRequest {
-  /** A validated absolute URL. */
-  url: string;
+  destination: Destination;
+  /** Enqueue into this queue (spec §3) instead of delivering as soon as due. */
+  queueName?: string;
   options: PublishOptions;
   body: Uint8Array;
   callerIp: string;
+}
+
+/** What one stored (or deduplicated) message answers with. */
+export interface Published {
+  messageId: string;
+  url: string;
+  deduplicated: boolean;
+}
+
+/** Per request: one message for a URL, an array (one per endpoint) for a URL group. */
+export type PublishResult = Published | Published[];
+
+/** Marks the messages of a schedule's run. */
+export interface ScheduleOrigin {
+  scheduleId: string;
+  trigger: 'cron' | 'manual';
 }
 
 export interface MessageServiceDeps {
@@ -41,10 +61,27 @@ export class MessageService {
   }
 
   /** Stores all of `requests` in one atomic step; results align with the input. */
-  async publish(requests: PublishRequest[]): Promise<EnqueueResult[]> {
+  async publish(requests: PublishRequest[]): Promise<PublishResult[]> {
     const now = this.deps.clock.now();
-    const messages = requests.map((request) => this.newMessage(request, now));
+    const perRequest = await Promise.all(requests.map((request) => this.messagesFor(request, now)));
+    const messages = perRequest.flat();
     const results = await this.coalescer.enqueue(messages, () => this.deps.clock.now());
+    this.deliverStored(messages, results);
+    let next = 0;
+    return requests.map((request, index): PublishResult => {
+      const published = perRequest[index]!.map((message) => {
+        const { messageId, deduplicated } = results[next++]!;
+        return { messageId, url: message.spec.url, deduplicated };
+      });
+      return 'group' in request.destination ? published : published[0]!;
+    });
+  }
+
+  /**
+   * Hands messages stored already leased to delivery, and tells it when the
+   * rest fall due. Called after any enqueue (a publish, a schedule's run).
+   */
+  deliverStored(messages: readonly NewMessage[], results: readonly EnqueueResult[]): void {
     const handedOff: ClaimedMessage[] = [];
     let earliest = Number.POSITIVE_INFINITY;
     results.forEach((result, index) => {
@@ -54,15 +91,34 @@ export class MessageService {
     });
     if (handedOff.length > 0) this.deps.delivery.deliver(handedOff);
     if (earliest !== Number.POSITIVE_INFINITY) this.deps.delivery.notifyDue(earliest);
-    return results.map(({ messageId, deduplicated }) => ({ messageId, deduplicated }));
   }
 
-  private newMessage(request: PublishRequest, now: number): NewMessage {
+  /**
+   * The messages one request makes: one for a URL, one per endpoint for a URL
+   * group (each independent: own id, retries, callbacks, DLQ entry).
+   */
+  async messagesFor(request: PublishRequest, now: number, schedule?: ScheduleOrigin): Promise<NewMessage[]> {
+    const { destination } = request;
+    if ('url' in destination) return [this.newMessage(request, destination.url, now, schedule)];
+    const group = await this.deps.store.getUrlGroup(destination.group);
+    if (!group) throw new CourierError('NOT_FOUND', `URL group "${destination.group}" not found`, 'destination');
+    return group.endpoints.map((endpoint) =>
+      this.newMessage(request, endpoint.url, now, schedule, { topicName: group.name, endpointName: endpoint.name }),
+    );
+  }
+
+  private newMessage(
+    request: PublishRequest,
+    url: string,
+    now: number,
+    schedule?: ScheduleOrigin,
+    fanOut?: { topicName: string; endpointName: string | undefined },
+  ): NewMessage {
     const { options } = request;
     const spec: MessageSpec = {
       messageId: newMessageId(),
       kind: 'message',
-      url: request.url,
+      url,
       method: options.method,
       headers: options.headers,
       body: request.body,
@@ -77,7 +133,17 @@ export class MessageService {
     if (options.callback) spec.callback = options.callback;
     if (options.failureCallback) spec.failureCallback = options.failureCallback;
     if (options.redact) spec.redact = options.redact;
-    const key = dedupKey(request);
+    if (options.flowControl) spec.flowControl = options.flowControl;
+    if (request.queueName !== undefined) spec.queueName = request.queueName;
+    if (fanOut) {
+      spec.topicName = fanOut.topicName;
+      if (fanOut.endpointName !== undefined) spec.endpointName = fanOut.endpointName;
+    }
+    if (schedule) {
+      spec.scheduleId = schedule.scheduleId;
+      spec.scheduleTrigger = schedule.trigger;
+    }
+    const key = dedupKey(url, request);
     return key ? { spec, dedup: { key, expiresAt: now + this.deps.limits.dedupWindowMs } } : { spec };
   }
 
@@ -107,12 +173,12 @@ export class MessageService {
  * what the destination would receive: URL, method, body, Content-Type and the
  * forwarded headers (the documented reading of A8), not Courier's own config.
  */
-function dedupKey(request: PublishRequest): string | undefined {
+function dedupKey(url: string, request: PublishRequest): string | undefined {
   const { options } = request;
-  if (options.deduplicationId !== undefined) return `id\n${request.url}\n${options.deduplicationId}`;
+  if (options.deduplicationId !== undefined) return `id\n${url}\n${options.deduplicationId}`;
   if (!options.contentBasedDeduplication) return undefined;
-  const hash = createHash('sha256').update(request.url).update('\n').update(options.method).update('\n');
+  const hash = createHash('sha256').update(url).update('\n').update(options.method).update('\n');
   for (const name of Object.keys(options.headers).sort()) hash.update(`${name}: ${options.headers[name]}\n`);
   hash.update(request.body);
-  return `content\n${request.url}\n${hash.digest('hex')}`;
+  return `content\n${url}\n${hash.digest('hex')}`;
 }

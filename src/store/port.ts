@@ -19,6 +19,10 @@ import type {
   MessageRecord,
   NewMessage,
 } from '../core/message.js';
+import type { FlowControlChange, FlowControlState } from '../core/flow-control.js';
+import type { QueueRecord, QueueSettings } from '../core/queue.js';
+import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../core/schedule.js';
+import type { Endpoint, EndpointSelector, UrlGroup } from '../core/url-group.js';
 
 /** What an engine can do natively; the core falls back where a flag is false. */
 export interface StoreCapabilities {
@@ -149,6 +153,23 @@ export type DeadLetterSelection =
   | { dlqIds: string[] }
   | { filter: DeadLetterFilter; cursor?: string; count: number };
 
+/**
+ * One firing of a schedule. With `expectedNextAt` it is a cron tick and
+ * happens only if the schedule is unpaused and its next tick is still that
+ * time (so among nodes sharing a store exactly one fires it); the next tick
+ * becomes `nextAt`. Without it, it is a trigger-now and the next tick stays.
+ */
+export interface ScheduleFiring {
+  scheduleId: string;
+  expectedNextAt?: number;
+  nextAt?: number;
+  messages: NewMessage[];
+  /** Why nothing is published this time; recorded as the schedule's last error. */
+  error?: string;
+}
+
+export type EndpointRemoval = { removed: number; groupDeleted: boolean } | { notFound: EndpointSelector };
+
 export interface StoreStats {
   /** Messages waiting (due or not), not counting those in flight. */
   pending: number;
@@ -174,10 +195,13 @@ export interface Store {
   rotateSigningKeys(freshNext: string): Promise<SigningKeys>;
 
   /**
-   * Stores messages as pending (due at `spec.notBefore`) with a CREATED event
-   * each, in one transition. A message whose dedup key is held by a live key
-   * is not stored; its result names the holder. Results align with the input.
-   * With `handoff`, messages due by `at` may be stored active instead (Handoff).
+   * Stores messages as pending (due at `spec.notBefore`), or waiting if they
+   * name a queue (created if unknown), with a CREATED event each, in one
+   * transition. A flow-control key takes the message's limits unless pinned.
+   * A message whose dedup key is held by a live key is not stored; its result
+   * names the holder. Results align with the input. With `handoff`, messages
+   * due by `at`, in no queue and with no flow-control key, may be stored
+   * active instead (Handoff).
    */
   enqueue(messages: NewMessage[], at: number, handoff?: Handoff): Promise<EnqueueResult[]>;
 
@@ -185,16 +209,24 @@ export interface Store {
   getMessage(messageId: string): Promise<MessageRecord | undefined>;
 
   /**
-   * Leases up to `limit` due messages (pending with dueAt ≤ now, or active
-   * with an expired lease), oldest due first, and appends an ACTIVE event each.
+   * Admits waiting messages into queues with free slots (FIFO), then leases
+   * up to `limit` due messages (pending with dueAt ≤ now and within their
+   * flow-control key's limits, or active with an expired lease), oldest due
+   * first, appending an ACTIVE event each and counting flow-control attempts.
    */
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
 
   /** Pushes the leases still held out to `until`; leases no longer held are ignored. */
   extendLeases(leases: Lease[], until: number): Promise<void>;
 
-  /** The earliest time a pending message falls due, if any. Lets delivery sleep exactly. */
-  nextDueAt(): Promise<number | undefined>;
+  /**
+   * The earliest time after `now` at which claimDue may find work it cannot
+   * find at `now`: a pending message falling due, a lease running out, a
+   * queued message's delay ending, a flow-control rate window reopening.
+   * Work already due but held by a full queue or key is not reported: the
+   * settle that frees the slot wakes delivery. Lets delivery sleep exactly.
+   */
+  nextDueAt(now: number): Promise<number | undefined>;
 
   /**
    * Applies attempt outcomes, each atomically with its events (DELIVERED;
@@ -227,6 +259,58 @@ export interface Store {
     items: { dlqId: string; message: NewMessage }[],
     at: number,
   ): Promise<(EnqueueResult | undefined)[]>;
+
+  // Queues (spec §3). Enqueueing into an unknown queue creates it with parallelism 1.
+  upsertQueue(settings: QueueSettings, at: number): Promise<void>;
+  getQueue(name: string): Promise<QueueRecord | undefined>;
+  listQueues(): Promise<QueueRecord[]>;
+  setQueuePaused(name: string, paused: boolean, at: number): Promise<boolean>;
+  /**
+   * Removes the queue and cancels (with events) its messages still waiting;
+   * messages already admitted finish their attempts. False if unknown.
+   */
+  deleteQueue(name: string, at: number): Promise<boolean>;
+
+  // Flow control (spec §11.9). Keys are created by the first message that names them.
+  getFlowControl(key: string, now: number): Promise<FlowControlState | undefined>;
+  listFlowControls(now: number): Promise<FlowControlState[]>;
+  /** False if the key is unknown. */
+  changeFlowControl(key: string, change: FlowControlChange, at: number): Promise<boolean>;
+
+  // URL groups (spec §8).
+  /** Creates the group if needed; an endpoint replaces the one with its name (or, unnamed, its URL). */
+  addEndpoints(group: string, endpoints: Endpoint[], at: number): Promise<void>;
+  /**
+   * Removes endpoints matching every field given; a group left empty is
+   * deleted. All or nothing: if an item matches none, nothing changes.
+   */
+  removeEndpoints(group: string, endpoints: EndpointSelector[], at: number): Promise<EndpointRemoval | undefined>;
+  getUrlGroup(name: string): Promise<UrlGroup | undefined>;
+  listUrlGroups(): Promise<UrlGroup[]>;
+  deleteUrlGroup(name: string): Promise<boolean>;
+
+  // Schedules (spec §7).
+  /** Creates or wholly replaces a schedule, keeping its creation time and paused state. */
+  saveSchedule(definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void>;
+  getSchedule(scheduleId: string): Promise<ScheduleRecord | undefined>;
+  listSchedules(): Promise<ScheduleRecord[]>;
+  /** Schedules whose names target this URL group. */
+  schedulesTargeting(group: string): Promise<string[]>;
+  deleteSchedule(scheduleId: string): Promise<boolean>;
+  /** Pausing clears the next tick; resuming sets it to `nextAt`. False if unknown. */
+  setSchedulePaused(scheduleId: string, paused: boolean, nextAt: number | undefined, at: number): Promise<boolean>;
+  /** Unpaused schedules whose next tick is at or before `now`, earliest first. */
+  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]>;
+  /** The earliest next tick of any unpaused schedule. */
+  nextScheduleAt(): Promise<number | undefined>;
+  /**
+   * Records the firing and enqueues its messages in one transition (see
+   * ScheduleFiring). Undefined when it did not happen: the schedule is gone,
+   * or the tick was fired, paused or rescheduled meanwhile.
+   */
+  fireSchedule(firing: ScheduleFiring, at: number): Promise<EnqueueResult[] | undefined>;
+  /** The schedule's messages, newest first, with how each ended. */
+  listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]>;
 
   stats(): Promise<StoreStats>;
   purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;

@@ -19,6 +19,7 @@ import type {
   NewMessage,
 } from '../../src/core/message.js';
 import type { DeadLetterFilter, EventQuery, Lease, MessageFilter, Settlement, Store } from '../../src/store/port.js';
+import { runTopologyCases } from './store-contract-topology.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -459,16 +460,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
       });
 
       it('names the earliest due time of pending messages', async () => {
-        assert.equal(await store.nextDueAt(), undefined);
+        assert.equal(await store.nextDueAt(T), undefined);
         const early = spec({ notBefore: T + 300 });
         const late = spec({ notBefore: T + 500 });
         await enqueueSpecs(store, [late, early]);
-        assert.equal(await store.nextDueAt(), T + 300);
+        assert.equal(await store.nextDueAt(T), T + 300);
         const claimed = await claimOnly(store, early.messageId, T + 300, 10 * 60_000);
-        assert.equal(await store.nextDueAt(), T + 500);
+        assert.equal(await store.nextDueAt(T + 300), T + 500);
         const rest = await claimOnly(store, late.messageId, T + 500);
         await store.settle([ack(leaseOf(claimed), T + 600), ack(leaseOf(rest), T + 600)]);
-        assert.equal(await store.nextDueAt(), undefined);
+        assert.equal(await store.nextDueAt(T + 600), undefined);
       });
     });
 
@@ -502,7 +503,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
         assert.equal(errorEvent?.response?.status, 503);
         assert.deepEqual(errorEvent?.response?.headers, failure().headers);
         assert.deepEqual(errorEvent?.response?.body, bytes('boom'));
-        assert.equal(await store.nextDueAt(), T + 5000);
+        assert.equal(await store.nextDueAt(T + 10), T + 5000);
         assert.deepEqual(await store.claimDue({ now: T + 4999, limit: 10, leaseMs: LEASE_MS }), []);
         const next = await claimOnly(store, s.messageId, T + 5000);
         assert.equal(next.retried, 1);
@@ -1027,5 +1028,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
         }
       });
     });
+
+    // Queues, flow control, nextDueAt over both, URL groups and schedules.
+    runTopologyCases({ store: () => store, T, leaseMs: LEASE_MS, spec, leaseOf, ack, retry, deadLetter, statesOf });
   });
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Receiver } from '@upstash/qstash';
 import { loadConfig } from '../../src/core/config.js';
+import type { Clock } from '../../src/core/clock.js';
 import { startCourier, createLogger, type CourierServer } from '../../src/server.js';
 
 export interface TestCourier {
@@ -22,7 +23,7 @@ export interface TestCourier {
 
 export const TEST_TOKEN = 'test-token-0123456789';
 
-export async function startTestCourier(env: Record<string, string> = {}): Promise<TestCourier> {
+export async function startTestCourier(env: Record<string, string> = {}, options: { clock?: Clock } = {}): Promise<TestCourier> {
   const dataDir = mkdtempSync(join(tmpdir(), 'courier-test-'));
   const config = loadConfig({
     PORT: '0',
@@ -32,7 +33,7 @@ export async function startTestCourier(env: Record<string, string> = {}): Promis
     COURIER_LOG_LEVEL: process.env.COURIER_TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const server = await startCourier(config, { logger: createLogger(config.logLevel) });
+  const server = await startCourier(config, { logger: createLogger(config.logLevel), ...options });
   const client = new Client({ baseUrl: server.url, token: TEST_TOKEN, enableTelemetry: true });
   return {
     server,

@@ -2,7 +2,7 @@
 import { invalid } from '../../core/errors.js';
 import type { DeadLetterSelection } from '../../store/port.js';
 import type { RetryOverrides } from '../../messages/dead-letter-service.js';
-import { json, pathParam, type RequestContext, type Route } from '../http.js';
+import { json, ok, pathParam, type RequestContext, type Route } from '../http.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
 import { count, cursor, deadLetterFilter, FILTER_QUERY_KEYS, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderDeadLetter } from '../render.js';
@@ -116,7 +116,7 @@ export function deadLetterRoutes(services: ApiServices): Route[] {
       auth: true,
       handler: async (ctx) => {
         await deadLetters.deleteOne(id(ctx));
-        return { status: 200 };
+        return ok();
       },
     },
   ];

@@ -1,22 +1,22 @@
-/** POST /v2/publish/{destination} and POST /v2/batch (spec §2, §4). */
+/** POST /v2/publish/{destination}, POST /v2/enqueue/{queue}/{destination} and POST /v2/batch (spec §2, §3.1, §4). */
 import { z } from 'zod';
 import { CourierError, invalid } from '../../core/errors.js';
-import type { EnqueueResult } from '../../store/port.js';
-import type { PublishRequest } from '../../messages/message-service.js';
-import { NAME, parseDestinationUrl } from '../destination.js';
+import type { Destination, PublishRequest, PublishResult, Published } from '../../messages/message-service.js';
+import { checkName, NAME, parseDestinationUrl } from '../destination.js';
 import { json, type RequestContext, type Route } from '../http.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
 import type { ApiServices } from '../services.js';
 
 const PUBLISH_PREFIX = '/v2/publish/';
+const ENQUEUE_PREFIX = '/v2/enqueue/';
 
 /**
  * The destination is everything after the prefix in the raw target, query
  * string included (spec §1.1). A `qstash_token` used for auth is removed from
  * it, since it belongs to us, not to the destination.
  */
-function destinationOf(target: string): string {
-  const raw = target.slice(target.indexOf(PUBLISH_PREFIX) + PUBLISH_PREFIX.length);
+export function destinationAfter(target: string, prefixLength: number): string {
+  const raw = target.slice(prefixLength);
   const queryStart = raw.indexOf('?');
   if (queryStart === -1) return raw;
   // Only our parameter goes; the rest stays byte for byte (URLSearchParams would re-encode `%20` as `+`).
@@ -37,15 +37,13 @@ function isTokenParam(part: string): boolean {
   }
 }
 
-/** A destination that is not a URL names a URL group, which this version does not have yet. */
-function resolveUrl(destination: string, field: string): string {
+/** An http(s) URL, or else the name of a URL group (spec §2.1). */
+export function resolveDestination(destination: string, field: string): Destination {
   if (/^api\/llm(\/|\?|$)/.test(destination)) {
     throw new CourierError('NOT_SUPPORTED', 'api/llm is not supported by Courier', field);
   }
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(destination) && NAME.test(destination)) {
-    throw new CourierError('NOT_FOUND', `${field}: URL group "${destination}" not found`, field);
-  }
-  return parseDestinationUrl(decodeURIComponentSafe(destination), field);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(destination) && NAME.test(destination)) return { group: destination };
+  return { url: parseDestinationUrl(decodeURIComponentSafe(destination), field) };
 }
 
 /** The SDK pastes destinations raw, but a client that encoded one (`https%3A%2F%2F…`) means the same URL. */
@@ -58,8 +56,26 @@ function decodeURIComponentSafe(value: string): string {
   }
 }
 
-function publishResponse(result: EnqueueResult, url: string): Record<string, unknown> {
-  return result.deduplicated ? { messageId: result.messageId, url, deduplicated: true } : { messageId: result.messageId, url };
+export function publishedJson({ messageId, url, deduplicated }: Published): Record<string, unknown> {
+  return deduplicated ? { messageId, url, deduplicated: true } : { messageId, url };
+}
+
+/** A URL publish answers an object, a group publish the bare array (spec §2.1, A1). */
+export function publishResponse(result: PublishResult): unknown {
+  return Array.isArray(result) ? result.map(publishedJson) : publishedJson(result);
+}
+
+const isDeduplicated = (result: PublishResult): boolean =>
+  Array.isArray(result) ? result.length > 0 && result.every((one) => one.deduplicated) : result.deduplicated;
+
+export function queueNameOf(raw: string, field: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    throw invalid(field, 'is not valid percent-encoding');
+  }
+  return checkName(name, field);
 }
 
 const BatchItem = z.object({
@@ -73,12 +89,29 @@ const BatchItem = z.object({
 export function publishRoutes(services: ApiServices): Route[] {
   const { limits, clock, messages } = services;
 
-  async function publish(ctx: RequestContext) {
-    const url = resolveUrl(destinationOf(ctx.target), 'destination');
-    const options = parsePublishHeaders(ctx.req.headers as IncomingHeaders, limits, clock.now());
-    const body = await ctx.body(limits.maxBodyBytes);
-    const [result] = await messages.publish([{ url, options, body, callerIp: ctx.callerIp }]);
-    return json(result!.deduplicated ? 202 : 200, publishResponse(result!, url));
+  async function publishTo(ctx: RequestContext, destination: string, queueName?: string) {
+    const request: PublishRequest = {
+      destination: resolveDestination(destination, 'destination'),
+      options: parsePublishHeaders(ctx.req.headers as IncomingHeaders, limits, clock.now()),
+      body: await ctx.body(limits.maxBodyBytes),
+      callerIp: ctx.callerIp,
+    };
+    if (queueName !== undefined) request.queueName = queueName;
+    const [result] = await messages.publish([request]);
+    return json(isDeduplicated(result!) ? 202 : 200, publishResponse(result!));
+  }
+
+  function publish(ctx: RequestContext) {
+    return publishTo(ctx, destinationAfter(ctx.target, ctx.target.indexOf(PUBLISH_PREFIX) + PUBLISH_PREFIX.length));
+  }
+
+  /** `/v2/enqueue/{queue}/{destination}`: the queue is one raw segment, the destination the rest (spec §3.1). */
+  function enqueue(ctx: RequestContext) {
+    const start = ctx.target.indexOf(ENQUEUE_PREFIX) + ENQUEUE_PREFIX.length;
+    const slash = ctx.target.indexOf('/', start);
+    if (slash === -1) throw invalid('destination', 'missing: use /v2/enqueue/{queue}/{destination}');
+    const queueName = queueNameOf(ctx.target.slice(start, slash), 'queue');
+    return publishTo(ctx, destinationAfter(ctx.target, slash + 1), queueName);
   }
 
   async function batch(ctx: RequestContext) {
@@ -103,9 +136,6 @@ export function publishRoutes(services: ApiServices): Route[] {
         const issue = shape.error.issues[0]!;
         throw invalid(`${field}.${issue.path.join('.') || 'item'}`, issue.message);
       }
-      if (shape.data.queue !== undefined) {
-        throw invalid(`${field}.queue`, 'queues are not available in this Courier version yet');
-      }
       const headers: IncomingHeaders = {};
       for (const [name, value] of Object.entries(shape.data.headers ?? {})) headers[name.toLowerCase()] = value;
       if (shape.data.method !== undefined && headers['upstash-method'] === undefined) headers['upstash-method'] = shape.data.method;
@@ -114,12 +144,14 @@ export function publishRoutes(services: ApiServices): Route[] {
         throw new CourierError('PAYLOAD_TOO_LARGE', `${field}.body: larger than the ${limits.maxBodyBytes}-byte limit`, `${field}.body`);
       }
       try {
-        return {
-          url: resolveUrl(shape.data.destination, `${field}.destination`),
+        const request: PublishRequest = {
+          destination: resolveDestination(shape.data.destination, `${field}.destination`),
           options: parsePublishHeaders(headers, limits, now),
           body,
           callerIp: ctx.callerIp,
         };
+        if (shape.data.queue !== undefined) request.queueName = queueNameOf(shape.data.queue, `${field}.queue`);
+        return request;
       } catch (error) {
         if (error instanceof CourierError && error.field && !error.field.startsWith('[')) {
           throw new CourierError(error.code, `${field}.headers.${error.message}`, `${field}.headers.${error.field}`);
@@ -128,11 +160,12 @@ export function publishRoutes(services: ApiServices): Route[] {
       }
     });
     const results = await messages.publish(requests);
-    return json(200, results.map((result, index) => publishResponse(result, requests[index]!.url)));
+    return json(200, results.map(publishResponse));
   }
 
   return [
     { methods: ['POST'], pattern: /^\/v2\/publish\/./, auth: true, handler: publish },
+    { methods: ['POST'], pattern: /^\/v2\/enqueue\/[^/]+\/./, auth: true, handler: enqueue },
     { methods: ['POST'], pattern: /^\/v2\/batch\/?$/, auth: true, handler: batch },
   ];
 }

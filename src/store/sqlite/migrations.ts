@@ -89,6 +89,112 @@ const MIGRATIONS: Migration[] = [
     name: 'drop events_time: purge removes events with their message, never by time alone',
     sql: 'DROP INDEX IF EXISTS events_time;',
   },
+  {
+    version: 3,
+    name: 'queues, flow control, URL groups, schedules; messages gain the waiting state and queue slots',
+    // SQLite cannot change a CHECK constraint in place, so messages is rebuilt
+    // (the documented 12-step procedure, inside this migration's transaction).
+    sql: `
+      CREATE TABLE messages_v3 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'pending', 'active', 'delivered', 'failed', 'canceled')),
+        due_at INTEGER NOT NULL,
+        retried INTEGER NOT NULL DEFAULT 0,
+        lease_id TEXT,
+        lease_until INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        finished_at INTEGER,
+        created_at INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        caller_ip TEXT NOT NULL,
+        topic_name TEXT,
+        schedule_id TEXT,
+        queue_name TEXT,
+        flow_control_key TEXT,
+        -- The queue whose slot this message holds (from admission, or taken
+        -- over from its source as a callback) until it finishes.
+        queue_slot TEXT,
+        spec TEXT NOT NULL,
+        body BLOB NOT NULL
+      );
+      INSERT INTO messages_v3 (seq, id, state, due_at, retried, lease_id, lease_until, cancel_requested, finished_at,
+        created_at, origin, url, host, path, labels, caller_ip, topic_name, schedule_id, queue_name, flow_control_key,
+        spec, body)
+      SELECT seq, id, state, due_at, retried, lease_id, lease_until, cancel_requested, finished_at,
+        created_at, origin, url, host, path, labels, caller_ip, topic_name, schedule_id, queue_name, flow_control_key,
+        spec, body FROM messages;
+      DROP TABLE messages;
+      ALTER TABLE messages_v3 RENAME TO messages;
+
+      -- Claim paths: free messages by due time; flow-controlled ones per key.
+      CREATE INDEX messages_pending_due ON messages (due_at) WHERE state = 'pending' AND flow_control_key IS NULL;
+      CREATE INDEX messages_pending_key ON messages (flow_control_key, due_at)
+        WHERE state = 'pending' AND flow_control_key IS NOT NULL;
+      CREATE INDEX messages_active_key ON messages (flow_control_key) WHERE state = 'active' AND flow_control_key IS NOT NULL;
+      CREATE INDEX messages_active_lease ON messages (lease_until) WHERE state = 'active';
+      CREATE INDEX messages_waiting ON messages (queue_name, due_at, seq) WHERE state = 'waiting';
+      CREATE INDEX messages_queue_slot ON messages (queue_slot) WHERE queue_slot IS NOT NULL;
+      CREATE INDEX messages_schedule ON messages (schedule_id, seq) WHERE schedule_id IS NOT NULL;
+      CREATE INDEX messages_finished ON messages (finished_at) WHERE finished_at IS NOT NULL;
+
+      CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        parallelism INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE flow_control_keys (
+        key TEXT PRIMARY KEY,
+        parallelism INTEGER,
+        rate INTEGER,
+        period_ms INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        pinned_parallelism INTEGER NOT NULL DEFAULT 0,
+        pinned_rate INTEGER NOT NULL DEFAULT 0,
+        rate_count INTEGER NOT NULL DEFAULT 0,
+        rate_period_start INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE url_groups (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE url_group_endpoints (
+        seq INTEGER PRIMARY KEY,
+        group_name TEXT NOT NULL,
+        name TEXT,
+        url TEXT NOT NULL
+      );
+      CREATE INDEX url_group_endpoints_group ON url_group_endpoints (group_name, seq);
+
+      CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        cron TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        template TEXT NOT NULL,
+        body BLOB NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        next_at INTEGER,
+        last_at INTEGER,
+        last_message_ids TEXT NOT NULL DEFAULT '[]',
+        last_error TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX schedules_next ON schedules (next_at) WHERE paused = 0 AND next_at IS NOT NULL;
+      CREATE INDEX schedules_destination ON schedules (destination);
+    `,
+  },
 ];
 
 export function migrate(db: Database): void {

@@ -20,7 +20,7 @@ export function specColumns(spec: MessageSpec): Record<string, unknown> & { orig
     topic_name: spec.topicName ?? null,
     schedule_id: spec.scheduleId ?? null,
     queue_name: spec.queueName ?? null,
-    flow_control_key: null,
+    flow_control_key: spec.flowControl?.key ?? null,
     spec: JSON.stringify(rest satisfies StoredSpec),
     body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
   };

@@ -17,12 +17,14 @@ import type {
   ClaimRequest,
   Credentials,
   DeadLetterSelection,
+  EndpointRemoval,
   EnqueueResult,
   EventQuery,
   Handoff,
   Lease,
   Page,
   PurgeRequest,
+  ScheduleFiring,
   SettleResult,
   Settlement,
   SigningKeys,
@@ -31,8 +33,17 @@ import type {
   StoreStats,
 } from '../port.js';
 import type { DeadLetter, LogEvent } from '../../core/message.js';
+import type { FlowControlChange, FlowControlState } from '../../core/flow-control.js';
+import type { QueueRecord, QueueSettings } from '../../core/queue.js';
+import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
+import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
 import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
+import { SqliteFlowControl, type Candidate } from './flow-control.js';
 import { migrate } from './migrations.js';
+import { SqliteQueues } from './queues.js';
+import { SqliteSchedules } from './schedules.js';
+import { Sql } from './sql.js';
+import { SqliteUrlGroups } from './url-groups.js';
 import {
   deadLetterFromRow,
   eventFromRow,
@@ -58,16 +69,15 @@ interface MessageStateRow {
 }
 
 const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
-/**
- * Filters with `IN (?, ?, …)` lists make a distinct statement per list length,
- * so the cache is bounded; the hot statements are re-prepared at once.
- */
-const MAX_CACHED_STATEMENTS = 256;
 
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusive: true, pushNotify: false };
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly sql: Sql;
+  private readonly queues: SqliteQueues;
+  private readonly flowControl: SqliteFlowControl;
+  private readonly urlGroups: SqliteUrlGroups;
+  private readonly schedules: SqliteSchedules;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
@@ -79,17 +89,16 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('foreign_keys = OFF');
     migrate(this.db);
+    this.sql = new Sql(this.db);
+    this.queues = new SqliteQueues(this.sql);
+    this.flowControl = new SqliteFlowControl(this.sql);
+    this.urlGroups = new SqliteUrlGroups(this.sql);
+    this.schedules = new SqliteSchedules(this.sql);
     this.releaseLeasesOfDeadProcess(Date.now());
   }
 
   private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.sql.stmt(sql);
   }
 
   /**
@@ -111,9 +120,7 @@ export class SqliteStore implements Store {
   }
 
   private appendEvent(messageSeq: number, time: number, state: string, detail?: string, body?: Buffer | null): void {
-    this.stmt(
-      'INSERT INTO events (message_seq, time, state, detail, response_body) VALUES (?, ?, ?, ?, ?)',
-    ).run(messageSeq, time, state, detail ?? null, body ?? null);
+    this.sql.appendEvent(messageSeq, time, state, detail, body);
   }
 
   async ensureCredentials(proposed: Credentials): Promise<Credentials> {
@@ -139,8 +146,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Inserts one message (or finds its dedup holder): pending, or active under
-   * the lease `offerLease` returns for its origin. Runs inside a caller's transaction.
+   * Inserts one message (or finds its dedup holder): waiting in its queue,
+   * pending, or active under the lease `offerLease` returns for its origin.
+   * Runs inside a caller's transaction.
    */
   private insertMessage(
     message: NewMessage,
@@ -159,18 +167,23 @@ export class SqliteStore implements Store {
       ).run(dedup.key, spec.messageId, dedup.expiresAt);
     }
     const columns = specColumns(spec);
-    const lease = offerLease?.(spec, columns.origin);
+    if (spec.flowControl) this.flowControl.applyMessageConfig(spec.flowControl, at);
+    const waits = spec.queueName !== undefined && message.queueSlot === undefined;
+    if (waits) this.queues.ensure(spec.queueName!, at);
+    const gated = waits || spec.flowControl !== undefined || message.queueSlot !== undefined;
+    const lease = gated ? undefined : offerLease?.(spec, columns.origin);
     const { seq } = this.stmt(
       `INSERT INTO messages (id, state, lease_id, lease_until, due_at, created_at, origin, url, host, path, labels,
-         caller_ip, topic_name, schedule_id, queue_name, flow_control_key, spec, body)
+         caller_ip, topic_name, schedule_id, queue_name, flow_control_key, queue_slot, spec, body)
        VALUES (@id, @state, @lease_id, @lease_until, @due_at, @created_at, @origin, @url, @host, @path, @labels,
-         @caller_ip, @topic_name, @schedule_id, @queue_name, @flow_control_key, @spec, @body)
+         @caller_ip, @topic_name, @schedule_id, @queue_name, @flow_control_key, @queue_slot, @spec, @body)
        RETURNING seq`,
     ).get({
       ...columns,
-      state: lease ? 'active' : 'pending',
+      state: lease ? 'active' : waits ? 'waiting' : 'pending',
       lease_id: lease?.id ?? null,
       lease_until: lease?.until ?? null,
+      queue_slot: message.queueSlot ?? null,
     }) as { seq: number };
     this.appendEvent(seq, at, 'CREATED');
     if (!lease) return { messageId: spec.messageId, deduplicated: false };
@@ -196,10 +209,11 @@ export class SqliteStore implements Store {
 
   async getMessage(messageId: string): Promise<MessageRecord | undefined> {
     const row = this.stmt(
-      `SELECT state, retried, due_at, spec, body FROM messages WHERE id = ? AND state IN ('pending', 'active')`,
-    ).get(messageId) as { state: 'pending' | 'active'; retried: number; due_at: number; spec: string; body: Buffer } | undefined;
+      `SELECT state, retried, due_at, spec, body FROM messages WHERE id = ? AND state IN ('waiting', 'pending', 'active')`,
+    ).get(messageId) as { state: 'waiting' | 'pending' | 'active'; retried: number; due_at: number; spec: string; body: Buffer } | undefined;
     if (!row) return undefined;
-    return { spec: specFromRow(row), state: row.state, retried: row.retried, dueAt: row.due_at };
+    const state = row.state === 'active' ? 'active' : 'pending';
+    return { spec: specFromRow(row), state, retried: row.retried, dueAt: row.due_at };
   }
 
   async claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
@@ -209,27 +223,32 @@ export class SqliteStore implements Store {
     const until = now + leaseMs;
     const originCondition = exclude.length > 0 ? `AND origin NOT IN (${exclude.map(() => '?').join(', ')})` : '';
     return this.db.transaction(() => {
-      // Oldest due first across both kinds, a stalled message (expired lease) due at its lease end;
-      // otherwise a steady backlog of due pending work would starve it. Each side uses its own index.
-      type Candidate = { seq: number; at: number };
-      const pending = this.stmt(
-        `SELECT seq, due_at AS at FROM messages WHERE state = 'pending' AND due_at <= ? ${originCondition}
-         ORDER BY due_at LIMIT ?`,
+      this.queues.admit(now);
+      // Oldest due first across all kinds, a stalled message (expired lease) due at its lease end;
+      // otherwise a steady backlog of due pending work would starve it. Each kind uses its own index.
+      const free = this.stmt(
+        `SELECT seq, due_at AS at FROM messages WHERE state = 'pending' AND flow_control_key IS NULL AND due_at <= ?
+         ${originCondition} ORDER BY due_at LIMIT ?`,
       ).all(now, ...exclude, limit) as Candidate[];
       const stalled = this.stmt(
         `SELECT seq, lease_until AS at FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
          ORDER BY lease_until LIMIT ?`,
       ).all(now, ...exclude, limit) as Candidate[];
-      const chosen = [...pending, ...stalled].sort((a, b) => a.at - b.at).slice(0, limit);
+      const keyed = this.flowControl.candidates(now, limit, originCondition, exclude);
+      const chosen = [...free, ...stalled, ...keyed].sort((a, b) => a.at - b.at).slice(0, limit);
       const lease = this.stmt(
         `UPDATE messages SET state = 'active', lease_id = ?, lease_until = ? WHERE seq = ?
          RETURNING seq, id, retried, spec, body`,
       );
-      return chosen.map(({ seq }) => {
+      const attemptsByKey = new Map<string, number>();
+      const claimed = chosen.map(({ seq, key }) => {
         const row = lease.get(leaseId, until, seq) as { seq: number; retried: number; spec: string; body: Buffer };
         this.appendEvent(row.seq, now, 'ACTIVE');
+        if (key !== undefined) attemptsByKey.set(key, (attemptsByKey.get(key) ?? 0) + 1);
         return { spec: specFromRow(row), retried: row.retried, leaseId };
       });
+      for (const [key, attempts] of attemptsByKey) this.flowControl.countAttempts(key, attempts, now);
+      return claimed;
     })();
   }
 
@@ -242,13 +261,16 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async nextDueAt(): Promise<number | undefined> {
+  async nextDueAt(now: number): Promise<number | undefined> {
     const row = this.stmt(
       `SELECT min(at) AS at FROM (
-         SELECT min(due_at) AS at FROM messages WHERE state = 'pending'
-         UNION ALL SELECT min(lease_until) FROM messages WHERE state = 'active')`,
-    ).get() as { at: number | null };
-    return row.at ?? undefined;
+         SELECT min(due_at) AS at FROM messages WHERE state = 'pending' AND flow_control_key IS NULL AND due_at > ?
+         UNION ALL SELECT min(lease_until) FROM messages WHERE state = 'active' AND lease_until > ?)`,
+    ).get(now, now) as { at: number | null };
+    const times = [row.at ?? undefined, this.queues.nextDueAt(now), this.flowControl.nextDueAt(now)].filter(
+      (at): at is number => at !== undefined,
+    );
+    return times.length > 0 ? Math.min(...times) : undefined;
   }
 
   private settleOne(settlement: Settlement): SettleResult {
@@ -293,9 +315,7 @@ export class SqliteStore implements Store {
   }
 
   private finish(seq: number, state: 'delivered' | 'failed' | 'canceled', at: number): void {
-    this.stmt(
-      `UPDATE messages SET state = ?, finished_at = ?, lease_id = NULL, lease_until = NULL WHERE seq = ?`,
-    ).run(state, at, seq);
+    this.sql.finish(seq, state, at);
   }
 
   async settle(batch: Settlement[]): Promise<SettleResult[]> {
@@ -303,7 +323,7 @@ export class SqliteStore implements Store {
   }
 
   async cancel(selection: CancelSelection, at: number): Promise<number> {
-    const condition: Condition = { sql: [`m.state IN ('pending', 'active')`, 'm.cancel_requested = 0'], params: [] };
+    const condition: Condition = { sql: [`m.state IN ('waiting', 'pending', 'active')`, 'm.cancel_requested = 0'], params: [] };
     let limit = -1;
     if ('messageIds' in selection) {
       if (selection.messageIds.length === 0) return 0;
@@ -321,11 +341,10 @@ export class SqliteStore implements Store {
         `SELECT m.seq, m.state FROM messages m ${whereClause(condition)} ORDER BY m.seq LIMIT ?`,
       ).all(...condition.params, limit) as { seq: number; state: string }[];
       for (const row of rows) {
-        this.appendEvent(row.seq, at, 'CANCEL_REQUESTED');
-        if (row.state === 'pending') {
-          this.finish(row.seq, 'canceled', at);
-          this.appendEvent(row.seq, at, 'CANCELED');
+        if (row.state !== 'active') {
+          this.sql.cancelNow(row.seq, at);
         } else {
+          this.appendEvent(row.seq, at, 'CANCEL_REQUESTED');
           this.stmt('UPDATE messages SET cancel_requested = 1 WHERE seq = ?').run(row.seq);
         }
       }
@@ -416,10 +435,106 @@ export class SqliteStore implements Store {
     )();
   }
 
+  async upsertQueue(settings: QueueSettings, at: number): Promise<void> {
+    this.queues.upsert(settings, at);
+  }
+
+  async getQueue(name: string): Promise<QueueRecord | undefined> {
+    return this.queues.get(name);
+  }
+
+  async listQueues(): Promise<QueueRecord[]> {
+    return this.queues.list();
+  }
+
+  async setQueuePaused(name: string, paused: boolean, at: number): Promise<boolean> {
+    return this.queues.setPaused(name, paused, at);
+  }
+
+  async deleteQueue(name: string, at: number): Promise<boolean> {
+    return this.sql.transaction(() => this.queues.delete(name, at));
+  }
+
+  async getFlowControl(key: string, now: number): Promise<FlowControlState | undefined> {
+    return this.flowControl.get(key, now);
+  }
+
+  async listFlowControls(now: number): Promise<FlowControlState[]> {
+    return this.flowControl.list(now);
+  }
+
+  async changeFlowControl(key: string, change: FlowControlChange, at: number): Promise<boolean> {
+    return this.flowControl.change(key, change, at);
+  }
+
+  async addEndpoints(group: string, endpoints: Endpoint[], at: number): Promise<void> {
+    this.urlGroups.add(group, endpoints, at);
+  }
+
+  async removeEndpoints(group: string, endpoints: EndpointSelector[], at: number): Promise<EndpointRemoval | undefined> {
+    return this.urlGroups.remove(group, endpoints, at);
+  }
+
+  async getUrlGroup(name: string): Promise<UrlGroup | undefined> {
+    return this.urlGroups.get(name);
+  }
+
+  async listUrlGroups(): Promise<UrlGroup[]> {
+    return this.urlGroups.list();
+  }
+
+  async deleteUrlGroup(name: string): Promise<boolean> {
+    return this.urlGroups.delete(name);
+  }
+
+  async saveSchedule(definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void> {
+    this.schedules.save(definition, nextAt, at);
+  }
+
+  async getSchedule(scheduleId: string): Promise<ScheduleRecord | undefined> {
+    return this.schedules.get(scheduleId);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return this.schedules.list();
+  }
+
+  async schedulesTargeting(group: string): Promise<string[]> {
+    return this.schedules.targeting(group);
+  }
+
+  async deleteSchedule(scheduleId: string): Promise<boolean> {
+    return this.schedules.delete(scheduleId);
+  }
+
+  async setSchedulePaused(scheduleId: string, paused: boolean, nextAt: number | undefined, at: number): Promise<boolean> {
+    return this.schedules.setPaused(scheduleId, paused, nextAt, at);
+  }
+
+  async dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return this.schedules.due(now, limit);
+  }
+
+  async nextScheduleAt(): Promise<number | undefined> {
+    return this.schedules.nextAt();
+  }
+
+  async fireSchedule(firing: ScheduleFiring, at: number): Promise<EnqueueResult[] | undefined> {
+    const messageIds = firing.messages.map((message) => message.spec.messageId);
+    return this.sql.transaction(() => {
+      if (!this.schedules.recordFiring(firing, messageIds, at)) return undefined;
+      return firing.messages.map((message) => this.insertMessage(message, at));
+    });
+  }
+
+  async listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]> {
+    return this.schedules.runs(scheduleId, count);
+  }
+
   async stats(): Promise<StoreStats> {
     const count = (sql: string): number => (this.stmt(sql).pluck().get() as number) ?? 0;
     return {
-      pending: count(`SELECT count(*) FROM messages WHERE state = 'pending'`),
+      pending: count(`SELECT count(*) FROM messages WHERE state IN ('waiting', 'pending')`),
       active: count(`SELECT count(*) FROM messages WHERE state = 'active'`),
       deadLetters: count('SELECT count(*) FROM dead_letters'),
     };

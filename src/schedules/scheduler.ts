@@ -1,0 +1,103 @@
+/**
+ * Fires due schedule ticks. It only enqueues (ScheduleService.fireTick);
+ * delivery does the rest. Each tick is claimed in the store by compare-and-set
+ * on the schedule's next tick, so nodes sharing a store fire it exactly once.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { ScheduleRecord } from '../core/schedule.js';
+import type { Store } from '../store/port.js';
+
+/** Ticks fired per store round trip. */
+const BATCH = 100;
+/** Longest sleep: schedules saved through another node sharing the store are noticed this soon. */
+const MAX_SLEEP_MS = 15_000;
+const ERROR_BACKOFF_MS = 1_000;
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private pass: Promise<number> | undefined;
+  private passRequested = false;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      clock: Clock;
+      logger: Logger;
+      fireTick: (schedule: ScheduleRecord) => Promise<boolean>;
+    },
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.pass?.catch(() => undefined);
+  }
+
+  /** The earliest tick may have changed (a schedule was saved or resumed). */
+  wake(): void {
+    if (!this.running) return;
+    void this.runDue().catch(() => undefined);
+  }
+
+  /**
+   * Fires every tick due now and re-arms the timer for the next one. Returns
+   * how many ticks this call fired. Concurrent calls share one pass (plus one
+   * more if asked during it), so a tick is never fired twice by this node.
+   */
+  async runDue(): Promise<number> {
+    if (this.pass) {
+      // The running pass may have looked before this call's ticks fell due: one more pass follows it.
+      this.passRequested = true;
+      return this.pass.then(async (fired) => fired + (await (this.pass ?? Promise.resolve(0))));
+    }
+    this.pass = this.fireDue().finally(() => {
+      this.pass = undefined;
+      if (this.passRequested) {
+        this.passRequested = false;
+        this.wake();
+      }
+    });
+    return this.pass;
+  }
+
+  private async fireDue(): Promise<number> {
+    const { store, clock, logger } = this.deps;
+    let fired = 0;
+    try {
+      for (;;) {
+        const due = await store.dueSchedules(clock.now(), BATCH);
+        for (const schedule of due) {
+          try {
+            if (await this.deps.fireTick(schedule)) fired += 1;
+          } catch (error) {
+            logger.error({ err: error, scheduleId: schedule.scheduleId }, 'schedule tick failed; retrying shortly');
+            this.arm(clock.now() + ERROR_BACKOFF_MS);
+            return fired;
+          }
+        }
+        if (due.length < BATCH) break;
+      }
+      const next = await store.nextScheduleAt();
+      this.arm(Math.min(next ?? Number.POSITIVE_INFINITY, clock.now() + MAX_SLEEP_MS));
+    } catch (error) {
+      logger.error({ err: error }, 'scheduler: store error; retrying shortly');
+      this.arm(clock.now() + ERROR_BACKOFF_MS);
+    }
+    return fired;
+  }
+
+  private arm(at: number): void {
+    if (!this.running) return;
+    // Re-armed after every pass: the earliest tick may have moved later (deleted, paused).
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), Math.max(0, at - this.deps.clock.now()));
+    this.timer.unref?.();
+  }
+}
