@@ -209,7 +209,10 @@ export function renderSchedule({ schedule, lastStates, runStats }: ScheduleView,
   }
   setIf(out, 'lastScheduleTime', schedule.lastAt);
   setIf(out, 'nextScheduleTime', schedule.nextAt);
-  out.lastScheduleStates = lastStates;
+  // The SDK types know three states; a canceled run did not succeed.
+  out.lastScheduleStates = Object.fromEntries(
+    Object.entries(lastStates).map(([messageId, state]) => [messageId, state === 'CANCELED' ? 'FAIL' : state]),
+  );
   setIf(out, 'error', schedule.lastError);
   // Courier's extension (seed 002's run history); the SDKs ignore unknown keys.
   const stats: Json = { window: runStats.window, finished: runStats.finished, succeeded: runStats.succeeded, failed: runStats.failed };

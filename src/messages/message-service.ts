@@ -154,13 +154,17 @@ export class MessageService {
   }
 
   async cancelOne(messageId: string): Promise<number> {
-    const cancelled = await this.deps.store.cancel({ messageIds: [messageId] }, this.deps.clock.now());
+    const cancelled = await this.cancelMany({ messageIds: [messageId] });
     if (cancelled === 0) throw new CourierError('MESSAGE_NOT_FOUND', `message ${messageId} not found (unknown, finished, or already being canceled)`);
     return cancelled;
   }
 
-  cancelMany(selection: CancelSelection): Promise<number> {
-    return this.deps.store.cancel(selection, this.deps.clock.now());
+  async cancelMany(selection: CancelSelection): Promise<number> {
+    const now = this.deps.clock.now();
+    const cancelled = await this.deps.store.cancel(selection, now);
+    // A canceled message may have held a queue slot: the next one in line can start now.
+    if (cancelled > 0) this.deps.delivery.notifyDue(now);
+    return cancelled;
   }
 
   logs(query: EventQuery): Promise<Page<LogEvent>> {

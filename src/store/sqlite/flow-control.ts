@@ -20,11 +20,11 @@ interface KeyRow {
   rate_period_start: number;
 }
 
-/** A message a claim may lease, with the time it has been due since. */
+/** A message a claim may lease, with the time it has been due since and its flow-control key (null: none). */
 export interface Candidate {
   seq: number;
   at: number;
-  key?: string;
+  key?: string | null;
 }
 
 const windowOver = (row: KeyRow, now: number): boolean => now >= row.rate_period_start + row.period_ms;

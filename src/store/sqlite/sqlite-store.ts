@@ -231,7 +231,7 @@ export class SqliteStore implements Store {
          ${originCondition} ORDER BY due_at LIMIT ?`,
       ).all(now, ...exclude, limit) as Candidate[];
       const stalled = this.stmt(
-        `SELECT seq, lease_until AS at FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
+        `SELECT seq, lease_until AS at, flow_control_key AS key FROM messages WHERE state = 'active' AND lease_until <= ? ${originCondition}
          ORDER BY lease_until LIMIT ?`,
       ).all(now, ...exclude, limit) as Candidate[];
       const keyed = this.flowControl.candidates(now, limit, originCondition, exclude);
@@ -244,7 +244,8 @@ export class SqliteStore implements Store {
       const claimed = chosen.map(({ seq, key }) => {
         const row = lease.get(leaseId, until, seq) as { seq: number; retried: number; spec: string; body: Buffer };
         this.appendEvent(row.seq, now, 'ACTIVE');
-        if (key !== undefined) attemptsByKey.set(key, (attemptsByKey.get(key) ?? 0) + 1);
+        // A redelivery after an expired lease is an attempt too, and counts against its key's rate.
+        if (key) attemptsByKey.set(key, (attemptsByKey.get(key) ?? 0) + 1);
         return { spec: specFromRow(row), retried: row.retried, leaseId };
       });
       for (const [key, attempts] of attemptsByKey) this.flowControl.countAttempts(key, attempts, now);
