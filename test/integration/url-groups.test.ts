@@ -144,7 +144,6 @@ describe('URL groups (spec §8, §2.2)', () => {
       await rejectsWithStatus(
         courier.client.urlGroups.removeEndpoints({ name, endpoints: [{ name: 'a', url: d.url('/b') }] }),
         404,
-        undefined,
       );
       await rejectsWithStatus(
         courier.client.urlGroups.removeEndpoints({ name, endpoints: [{ name: 'a' }, { name: 'missing' }] }),
@@ -250,6 +249,24 @@ describe('URL groups (spec §8, §2.2)', () => {
         assert.equal(arrival!.headers['upstash-topic-name'], name);
         assert.equal(await verifies(arrival!, d.url(path)), true);
       }
+    });
+
+    it('marks every element deduplicated when a group publish repeats its deduplication id', async () => {
+      const d = await destination();
+      const name = groupName('dedup');
+      const paths = [uniquePath('dedup-a'), uniquePath('dedup-b')];
+      await courier.client.urlGroups.addEndpoints({ name, endpoints: paths.map((path) => ({ url: d.url(path) })) });
+
+      const first = (await courier.client.publish({ urlGroup: name, body: 'once', deduplicationId: `dedup-${name}` })) as unknown as PublishedMessage[];
+      const second = (await courier.client.publish({ urlGroup: name, body: 'once', deduplicationId: `dedup-${name}` })) as unknown as PublishedMessage[];
+      assert.equal(second.length, 2);
+      for (const element of second) {
+        assert.equal(element.deduplicated, true);
+        assert.equal(element.messageId, first.find((p) => p.url === element.url)?.messageId, 'the original messageId per endpoint');
+      }
+      for (const path of paths) await waitForArrivals(d, path, 1);
+      await sleep(300);
+      for (const path of paths) assert.equal(arrivalsAt(d, path).length, 1);
     });
 
     it('shows topicName and endpointName on each fanned-out message and in the logs', async () => {
