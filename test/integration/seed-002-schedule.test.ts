@@ -108,7 +108,7 @@ describe('seed 002: a 15-minute sync cron with a Bearer token, retries, Run Now 
   async function nextTick(): Promise<number> {
     const next = (await get()).nextScheduleTime!;
     clock.set(next + 1);
-    await courier.server.scheduler.runDue();
+    assert.equal(await courier.server.scheduler.runDue(), 1, 'one tick due');
     return next;
   }
 
