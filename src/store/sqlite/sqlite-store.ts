@@ -37,23 +37,15 @@ import type { FlowControlChange, FlowControlState } from '../../core/flow-contro
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
-import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
+import { inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
 import { SqliteFlowControl, type Candidate } from './flow-control.js';
+import { SqliteHistory } from './history.js';
 import { migrate } from './migrations.js';
 import { SqliteQueues } from './queues.js';
 import { SqliteSchedules } from './schedules.js';
 import { Sql } from './sql.js';
 import { SqliteUrlGroups } from './url-groups.js';
-import {
-  deadLetterFromRow,
-  eventFromRow,
-  responseBodyColumn,
-  responseDetail,
-  specColumns,
-  specFromRow,
-  type DeadLetterRow,
-  type EventRow,
-} from './rows.js';
+import { responseBodyColumn, responseDetail, specColumns, specFromRow } from './rows.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -68,7 +60,6 @@ interface MessageStateRow {
   cancel_requested: number;
 }
 
-const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
 
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { exclusive: true, pushNotify: false };
@@ -78,6 +69,7 @@ export class SqliteStore implements Store {
   private readonly flowControl: SqliteFlowControl;
   private readonly urlGroups: SqliteUrlGroups;
   private readonly schedules: SqliteSchedules;
+  private readonly history: SqliteHistory;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
@@ -94,6 +86,7 @@ export class SqliteStore implements Store {
     this.flowControl = new SqliteFlowControl(this.sql);
     this.urlGroups = new SqliteUrlGroups(this.sql);
     this.schedules = new SqliteSchedules(this.sql);
+    this.history = new SqliteHistory(this.sql);
     this.releaseLeasesOfDeadProcess(Date.now());
   }
 
@@ -354,76 +347,19 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<Page<LogEvent>> {
-    let condition: Condition;
-    if (query.messageIds && query.messageIds.length > 0) {
-      condition = { sql: [], params: [] };
-      inList('m.id', query.messageIds, condition);
-    } else {
-      condition = messageFilterCondition(query.filter, 'e.time');
-    }
-    if (query.states && query.states.length > 0) {
-      const states = query.states.flatMap((state) => (state === 'IN_PROGRESS' ? IN_PROGRESS_STATES : [state]));
-      inList('e.state', states, condition);
-    }
-    if (query.cursor !== undefined) {
-      condition.sql.push('e.seq < ?');
-      condition.params.push(Number(query.cursor));
-    }
-    const rows = this.stmt(
-      `SELECT e.seq, e.time, e.state, e.detail, e.response_body, m.spec, m.body
-       FROM events e JOIN messages m ON m.seq = e.message_seq
-       ${whereClause(condition)} ORDER BY e.seq DESC LIMIT ?`,
-    ).all(...condition.params, query.count + 1) as EventRow[];
-    return pageOf(rows, query.count, eventFromRow);
-  }
-
-  private deadLetterRows(selection: DeadLetterSelection, columns: string): { rows: DeadLetterRow[]; more: boolean } {
-    let condition: Condition;
-    let limit = -1;
-    if ('dlqIds' in selection) {
-      if (selection.dlqIds.length === 0) return { rows: [], more: false };
-      condition = { sql: [], params: [] };
-      inList('d.dlq_id', selection.dlqIds, condition);
-    } else {
-      condition = deadLetterFilterCondition(selection.filter);
-      if (selection.cursor !== undefined) {
-        condition.sql.push('d.seq > ?');
-        condition.params.push(Number(selection.cursor));
-      }
-      limit = selection.count + 1;
-    }
-    const rows = this.stmt(
-      `SELECT ${columns} FROM dead_letters d JOIN messages m ON m.seq = d.message_seq
-       ${whereClause(condition)} ORDER BY d.seq LIMIT ?`,
-    ).all(...condition.params, limit) as DeadLetterRow[];
-    const more = 'count' in selection && rows.length > selection.count;
-    if (more) rows.pop();
-    return { rows, more };
+    return this.history.listEvents(query);
   }
 
   async listDeadLetters(selection: DeadLetterSelection): Promise<Page<DeadLetter>> {
-    const { rows, more } = this.deadLetterRows(
-      selection,
-      'd.seq, d.dlq_id, d.created_at, d.response, d.response_body, m.spec, m.body',
-    );
-    const page: Page<DeadLetter> = { items: rows.map(deadLetterFromRow) };
-    const last = rows.at(-1);
-    if (more && last) page.cursor = String(last.seq);
-    return page;
+    return this.history.listDeadLetters(selection);
   }
 
   async getDeadLetter(dlqId: string): Promise<DeadLetter | undefined> {
-    return (await this.listDeadLetters({ dlqIds: [dlqId] })).items[0];
+    return (await this.history.listDeadLetters({ dlqIds: [dlqId] })).items[0];
   }
 
   async deleteDeadLetters(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }> {
-    return this.db.transaction(() => {
-      const { rows, more } = this.deadLetterRows(selection, 'd.seq');
-      const remove = this.stmt('DELETE FROM dead_letters WHERE seq = ?');
-      for (const row of rows) remove.run(row.seq);
-      const last = rows.at(-1);
-      return more && last ? { deleted: rows.length, cursor: String(last.seq) } : { deleted: rows.length };
-    })();
+    return this.history.deleteDeadLetters(selection);
   }
 
   async replayDeadLetters(
@@ -561,13 +497,4 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
-  const more = rows.length > count;
-  const kept = more ? rows.slice(0, count) : rows;
-  const page: Page<T> = { items: kept.map(map) };
-  const last = kept.at(-1);
-  if (more && last) page.cursor = String(last.seq);
-  return page;
 }

@@ -1,0 +1,90 @@
+/** What happened, read back: the event log and the DLQ (its entries are written by settle, in the store). */
+import type { DeadLetter, LogEvent } from '../../core/message.js';
+import type { DeadLetterSelection, EventQuery, Page } from '../port.js';
+import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
+import { deadLetterFromRow, eventFromRow, type DeadLetterRow, type EventRow } from './rows.js';
+import type { Sql } from './sql.js';
+
+const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
+
+export class SqliteHistory {
+  constructor(private readonly sql: Sql) {}
+
+  listEvents(query: EventQuery): Page<LogEvent> {
+    let condition: Condition;
+    if (query.messageIds && query.messageIds.length > 0) {
+      condition = { sql: [], params: [] };
+      inList('m.id', query.messageIds, condition);
+    } else {
+      condition = messageFilterCondition(query.filter, 'e.time');
+    }
+    if (query.states && query.states.length > 0) {
+      const states = query.states.flatMap((state) => (state === 'IN_PROGRESS' ? IN_PROGRESS_STATES : [state]));
+      inList('e.state', states, condition);
+    }
+    if (query.cursor !== undefined) {
+      condition.sql.push('e.seq < ?');
+      condition.params.push(Number(query.cursor));
+    }
+    const rows = this.sql.stmt(
+      `SELECT e.seq, e.time, e.state, e.detail, e.response_body, m.spec, m.body
+       FROM events e JOIN messages m ON m.seq = e.message_seq
+       ${whereClause(condition)} ORDER BY e.seq DESC LIMIT ?`,
+    ).all(...condition.params, query.count + 1) as EventRow[];
+    return pageOf(rows, query.count, eventFromRow);
+  }
+
+  private deadLetterRows(selection: DeadLetterSelection, columns: string): { rows: DeadLetterRow[]; more: boolean } {
+    let condition: Condition;
+    let limit = -1;
+    if ('dlqIds' in selection) {
+      if (selection.dlqIds.length === 0) return { rows: [], more: false };
+      condition = { sql: [], params: [] };
+      inList('d.dlq_id', selection.dlqIds, condition);
+    } else {
+      condition = deadLetterFilterCondition(selection.filter);
+      if (selection.cursor !== undefined) {
+        condition.sql.push('d.seq > ?');
+        condition.params.push(Number(selection.cursor));
+      }
+      limit = selection.count + 1;
+    }
+    const rows = this.sql.stmt(
+      `SELECT ${columns} FROM dead_letters d JOIN messages m ON m.seq = d.message_seq
+       ${whereClause(condition)} ORDER BY d.seq LIMIT ?`,
+    ).all(...condition.params, limit) as DeadLetterRow[];
+    const more = 'count' in selection && rows.length > selection.count;
+    if (more) rows.pop();
+    return { rows, more };
+  }
+
+  listDeadLetters(selection: DeadLetterSelection): Page<DeadLetter> {
+    const { rows, more } = this.deadLetterRows(
+      selection,
+      'd.seq, d.dlq_id, d.created_at, d.response, d.response_body, m.spec, m.body',
+    );
+    const page: Page<DeadLetter> = { items: rows.map(deadLetterFromRow) };
+    const last = rows.at(-1);
+    if (more && last) page.cursor = String(last.seq);
+    return page;
+  }
+
+  deleteDeadLetters(selection: DeadLetterSelection): { deleted: number; cursor?: string } {
+    return this.sql.transaction(() => {
+      const { rows, more } = this.deadLetterRows(selection, 'd.seq');
+      const remove = this.sql.stmt('DELETE FROM dead_letters WHERE seq = ?');
+      for (const row of rows) remove.run(row.seq);
+      const last = rows.at(-1);
+      return more && last ? { deleted: rows.length, cursor: String(last.seq) } : { deleted: rows.length };
+    });
+  }
+}
+
+function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
+  const more = rows.length > count;
+  const kept = more ? rows.slice(0, count) : rows;
+  const page: Page<T> = { items: kept.map(map) };
+  const last = kept.at(-1);
+  if (more && last) page.cursor = String(last.seq);
+  return page;
+}
