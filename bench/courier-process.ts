@@ -74,6 +74,26 @@ export class CourierProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** One authenticated API call; throws on anything but 2xx, with Courier's answer and recent output. */
+  async api(method: 'GET' | 'POST' | 'DELETE', path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<string> {
+    const res = await request(`${this.origin}${path}`, {
+      method,
+      body: init.body,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...init.headers,
+      },
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    });
+    const text = await res.body.text();
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      throw new Error(`${method} ${path} answered ${res.statusCode}: ${text.slice(0, 300)}\n${this.describe()}`);
+    }
+    return text;
+  }
+
   /** The last lines Courier logged, for error messages. */
   describe(): string {
     const status = this.running ? 'running' : `exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`;

@@ -88,6 +88,53 @@ export class SinglePublishTarget implements Target {
   }
 }
 
+/**
+ * One message per request to another Courier route: `/v2/enqueue/<queue>/<destination>`,
+ * or `/v2/publish/<url group>`. With `fanOut`, the answer must be an array of
+ * that many `{messageId,url}` (one per group endpoint), or the send fails.
+ */
+export class CourierRouteTarget implements Target {
+  readonly unitSize = 1;
+  private readonly pool: Pool;
+  private readonly authorization: string;
+
+  constructor(
+    courierOrigin: string,
+    token: string,
+    private readonly path: string,
+    connections: number,
+    private readonly fanOut?: number,
+  ) {
+    this.pool = newPool(courierOrigin, connections);
+    this.authorization = `Bearer ${token}`;
+  }
+
+  async send(run: string, first: number, _count: number, sentAt: number): Promise<void> {
+    const res = await this.pool.request({
+      method: 'POST',
+      path: this.path,
+      headers: { authorization: this.authorization, 'content-type': 'application/json' },
+      body: encodeMessage(run, first, sentAt),
+    });
+    const text = await res.body.text();
+    if (res.statusCode < 200 || res.statusCode > 299) rejected(`POST ${this.path}`, res.statusCode, text);
+    if (this.fanOut === undefined) return;
+    let accepted: unknown;
+    try {
+      accepted = JSON.parse(text);
+    } catch {
+      accepted = undefined;
+    }
+    if (!Array.isArray(accepted) || accepted.length !== this.fanOut) {
+      throw new Error(`POST ${this.path}: expected an array of ${this.fanOut} messages, got: ${text.slice(0, 300)}`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
 /** (c) `POST /v2/batch` with `unitSize` messages per request. */
 export class BatchPublishTarget implements Target {
   private readonly pool: Pool;

@@ -34,9 +34,33 @@ export function encodeMessage(run: string, seq: number, sentAt: number): string 
 /** Everything under this path prefix is control traffic; anything else is a delivery. */
 export const CONTROL_PREFIX = '/_control/';
 
+/**
+ * How the sink tells deliveries apart, i.e. what one expected unit is:
+ *  - `seq`: the body's sequence number (one delivery per published message);
+ *  - `seq-path`: the body's sequence number × `paths` + the path's trailing
+ *    index (a message fanned out to `paths` endpoints `…/<0…paths−1>`);
+ *  - `path`: the path's trailing index alone, in paths `…/<run>/<index>`,
+ *    for deliveries whose body the runner does not control per delivery
+ *    (a schedule's template). The run id sits in the path instead.
+ */
+export type SinkKey = 'seq' | 'seq-path' | 'path';
+
 export interface ResetRequest {
   run: string;
+  /** unique units expected (deliveries, not published messages) */
   expected: number;
+  /** default `seq` */
+  key?: SinkKey;
+  /** endpoints per message, for `seq-path` */
+  paths?: number;
+  /**
+   * Required for `path`: wall-clock ms (Date.now()) of when the deliveries
+   * became due. Arrivals before `from` count as `early`, after `to` as `late`,
+   * and latency is measured from `from` instead of the body's send stamp.
+   */
+  window?: { from: number; to: number };
+  /** a request header (lower case) to count on each unique arrival, e.g. upstash-schedule-id */
+  countHeader?: string;
 }
 
 export interface SinkStats {
@@ -52,13 +76,19 @@ export interface SinkStats {
   malformed: number;
   /** first arrivals whose `Upstash-Retried` header was above 0 */
   retried: number;
-  /** preciseNow() of the first and of the last first-arrival; null before any */
+  /** arrivals before / after the reset's `window` (e.g. another cron tick) */
+  early: number;
+  late: number;
+  /** unique arrivals that carried the reset's `countHeader`, and how many distinct values it had */
+  withHeader: number;
+  distinctHeaderValues: number;
+  /** preciseNow() (Date.now() in `path` mode) of the first and of the last first-arrival; null before any */
   firstArrival: number | null;
   lastArrival: number | null;
 }
 
 export interface SinkReport extends SinkStats {
-  /** arrival − send timestamp in ms, one per unique message, in arrival order */
+  /** arrival − send timestamp (− `window.from` in `path` mode) in ms, one per unique message, in arrival order */
   latenciesMs: number[];
 }
 

@@ -48,7 +48,104 @@ export interface LatencySample extends SampleBase {
   maxSendLagMs: number;
 }
 
-export type Sample = ThroughputSample | LatencySample;
+/** Scenarios beyond (a)–(c): queues, URL-group fan-out, schedules. */
+export const FEATURE_SCENARIOS = ['queue-p1', 'queue-p32', 'fanout-10', 'schedules-10k'] as const;
+export type FeatureScenarioId = (typeof FEATURE_SCENARIOS)[number];
+
+/** The ceilings the feature scenarios are compared with, measured in the same run. */
+export type CeilingId = 'ceiling-c32' | 'ceiling-c1';
+export type DeliveryScenarioId = CeilingId | Exclude<FeatureScenarioId, 'schedules-10k'>;
+
+export const FEATURE_LABELS: Record<DeliveryScenarioId | 'schedules-10k', string> = {
+  'ceiling-c32': '(a) direct → sink, C=32 (ceiling)',
+  'ceiling-c1': '(a) direct → sink, C=1 (serial ceiling)',
+  'queue-p1': 'queue, parallelism 1 (enqueue)',
+  'queue-p32': 'queue, parallelism 32 (enqueue)',
+  'fanout-10': 'publish to a 10-endpoint URL group',
+  'schedules-10k': 'schedules `* * * * *`, one tick',
+};
+
+/** Throughput of a feature scenario, or one of its ceilings, in deliveries at the sink per second. */
+export interface DeliverySample {
+  kind: 'delivery';
+  scenario: DeliveryScenarioId;
+  run: number;
+  /** messages published (to the group, for fan-out) */
+  messages: number;
+  /** deliveries counted at the sink: messages × endpoints */
+  deliveries: number;
+  /** requests the runner keeps in flight */
+  publishConcurrency: number;
+  /** the queue's parallelism, for queue-* */
+  parallelism?: number;
+  /** group size, for fan-out */
+  endpoints?: number;
+  /** deliveries ÷ (last arrival − first send), per second */
+  deliveredPerSec: number;
+  /** messages ÷ (last publish answered − first send) */
+  acceptedPerSec: number;
+  /** ÷ ceiling-c32 of the same run */
+  ratioToCeiling: number | undefined;
+  /** queue-p1 only: ÷ ceiling-c1 (one request at a time straight to the sink) of the same run */
+  ratioToSerialCeiling?: number;
+  /** fanout-10 only: ÷ (b) single publish at C=32 of the same run, when (b) ran at C=32 */
+  ratioToSinglePublish?: number;
+  /** queue-p32 only: ÷ queue-p1 of the same run */
+  ratioToP1?: number;
+  /** fanout-10 only: deliveries that carried Upstash-Topic-Name */
+  withTopicHeader?: number;
+  /** queue-* only: the queue's `lag` once every delivery had arrived */
+  lagAfter?: number;
+  duplicates: number;
+  retried: number;
+  stale: number;
+}
+
+/** One cron tick of many schedules: when each delivery arrived relative to the tick's due time. */
+export interface ScheduleSample {
+  kind: 'schedule';
+  scenario: 'schedules-10k';
+  run: number;
+  schedules: number;
+  createConcurrency: number;
+  /** schedules ÷ time to create them all */
+  createdPerSec: number;
+  /** the minute boundary measured (ISO) */
+  tickAt: string;
+  /** nextScheduleTime Courier reported for the first and the last schedule created (ms), vs tickAt */
+  courierNextScheduleTime: { first: number | undefined; last: number | undefined };
+  /** unique schedules delivered in [tick, tick + 60 s] */
+  arrived: number;
+  complete: boolean;
+  /** deliveries before the tick (a previous tick, or a schedule firing on creation) */
+  early: number;
+  /** deliveries more than 60 s after the tick */
+  late: number;
+  duplicates: number;
+  stale: number;
+  retried: number;
+  withScheduleIdHeader: number;
+  distinctScheduleIds: number;
+  /** latency = arrival − tick due time, ms */
+  firstMs: number | undefined;
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  maxMs: number | undefined;
+  /** arrived ÷ (last arrival − tick), per second */
+  deliveredPerSec: number | undefined;
+  /** `GET /health` timed every 100 ms from 1 s before the tick until all arrived: a stalled event loop shows here */
+  healthDuringTick: { probes: number; p50Ms: number | undefined; maxMs: number | undefined };
+}
+
+/** A feature scenario that could not be measured; the others still are. */
+export interface FailedSample {
+  kind: 'failed';
+  scenario: DeliveryScenarioId | 'schedules-10k';
+  run: number;
+  error: string;
+}
+
+export type Sample = ThroughputSample | LatencySample | DeliverySample | ScheduleSample | FailedSample;
 
 export interface SummaryRow {
   scenario: ScenarioId;
@@ -141,6 +238,116 @@ export function markdownTable(rows: SummaryRow[]): string {
     lines.push(
       `| ${row.label} | ${c} | ${formatInteger(row.msgsPerSec)} | ${formatFixed(row.ratioToCeiling, 3)} | ` +
         `${formatFixed(row.p50Ms, 2)} | ${formatFixed(row.p99Ms, 2)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export interface FeatureRow {
+  scenario: DeliveryScenarioId | 'schedules-10k';
+  kind: 'delivery' | 'schedule';
+  label: string;
+  /** messages published per run (schedules created, for schedules-10k); undefined if every run failed */
+  messages: number | undefined;
+  /** deliveries per run */
+  deliveries: number | undefined;
+  /** deliveries/s, median over runs */
+  deliveriesPerSec: number | undefined;
+  ratioToCeiling: number | undefined;
+  /** the scenario's second comparison, named, median over runs */
+  comparison?: { name: string; value: number | undefined };
+  /** schedules: arrived of expected (worst run), creation rate */
+  arrived?: number;
+  createdPerSec?: number;
+  firstMs?: number | undefined;
+  /** schedules: the longest GET /health answer during the tick */
+  healthMaxMs?: number | undefined;
+  p50Ms?: number | undefined;
+  p99Ms?: number | undefined;
+  maxMs?: number | undefined;
+  runs: number;
+  failedRuns: number;
+}
+
+export function summarizeFeatures(samples: Sample[]): FeatureRow[] {
+  const rows: FeatureRow[] = [];
+  const failures = (scenario: FeatureRow['scenario']) => samples.filter((s) => s.kind === 'failed' && s.scenario === scenario).length;
+  const order: DeliveryScenarioId[] = ['ceiling-c32', 'ceiling-c1', 'queue-p1', 'queue-p32', 'fanout-10'];
+  for (const scenario of order) {
+    const group = samples.filter((s): s is DeliverySample => s.kind === 'delivery' && s.scenario === scenario);
+    const failedRuns = failures(scenario);
+    if (group.length === 0 && failedRuns === 0) continue;
+    const first = group[0];
+    const comparison =
+      scenario === 'queue-p1'
+        ? { name: '÷ C=1 ceiling', value: medianOf(group.map((s) => s.ratioToSerialCeiling)) }
+        : scenario === 'queue-p32'
+          ? { name: '÷ queue-p1', value: medianOf(group.map((s) => s.ratioToP1)) }
+          : scenario === 'fanout-10'
+            ? { name: '÷ (b) C=32', value: medianOf(group.map((s) => s.ratioToSinglePublish)) }
+            : undefined;
+    rows.push({
+      scenario,
+      kind: 'delivery',
+      label: FEATURE_LABELS[scenario],
+      messages: first?.messages,
+      deliveries: first?.deliveries,
+      deliveriesPerSec: medianOf(group.map((s) => s.deliveredPerSec)),
+      ratioToCeiling: medianOf(group.map((s) => s.ratioToCeiling)),
+      ...(comparison === undefined ? {} : { comparison }),
+      runs: group.length,
+      failedRuns,
+    });
+  }
+  const schedules = samples.filter((s): s is ScheduleSample => s.kind === 'schedule');
+  const failedSchedules = failures('schedules-10k');
+  if (schedules.length > 0 || failedSchedules > 0) {
+    rows.push({
+      scenario: 'schedules-10k',
+      kind: 'schedule',
+      label: FEATURE_LABELS['schedules-10k'],
+      messages: schedules[0]?.schedules,
+      deliveries: schedules[0]?.schedules,
+      deliveriesPerSec: medianOf(schedules.map((s) => s.deliveredPerSec)),
+      ratioToCeiling: undefined,
+      arrived: schedules.length === 0 ? undefined : Math.min(...schedules.map((s) => s.arrived)),
+      createdPerSec: medianOf(schedules.map((s) => s.createdPerSec)),
+      firstMs: medianOf(schedules.map((s) => s.firstMs)),
+      healthMaxMs: medianOf(schedules.map((s) => s.healthDuringTick.maxMs)),
+      p50Ms: medianOf(schedules.map((s) => s.p50Ms)),
+      p99Ms: medianOf(schedules.map((s) => s.p99Ms)),
+      maxMs: medianOf(schedules.map((s) => s.maxMs)),
+      runs: schedules.length,
+      failedRuns: failedSchedules,
+    });
+  }
+  return rows;
+}
+
+export function featureTable(rows: FeatureRow[]): string {
+  const lines = [
+    '| scenario | N | deliveries/s (median) | ÷ ceiling C=32 | other | p50 ms | p99 ms | max ms |',
+    '|---|---:|---:|---:|---|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const n =
+      row.kind === 'schedule'
+        ? `${formatInteger(row.messages)} schedules`
+        : row.deliveries !== row.messages
+          ? `${formatInteger(row.messages)} msgs → ${formatInteger(row.deliveries)}`
+          : formatInteger(row.messages);
+    const other: string[] = [];
+    if (row.comparison !== undefined) other.push(`${row.comparison.name}: ${formatFixed(row.comparison.value, 3)}`);
+    if (row.kind === 'schedule') {
+      other.push(`arrived ${formatInteger(row.arrived)}/${formatInteger(row.messages)}`);
+      other.push(`created at ${formatInteger(row.createdPerSec)}/s`);
+      other.push(`first ${formatFixed(row.firstMs, 0)} ms`);
+      other.push(`GET /health ≤ ${formatFixed(row.healthMaxMs, 0)} ms`);
+    }
+    if (row.failedRuns > 0) other.push(`**${row.failedRuns} run(s) failed**`);
+    lines.push(
+      `| ${row.label} | ${n} | ${formatInteger(row.deliveriesPerSec)} | ${formatFixed(row.ratioToCeiling, 3)} | ${other.join('; ')} | ` +
+        `${formatFixed(row.p50Ms, 0)} | ${formatFixed(row.p99Ms, 0)} | ${formatFixed(row.maxMs, 0)} |`,
     );
   }
   return lines.join('\n');

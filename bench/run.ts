@@ -7,7 +7,9 @@
  *   (c) batch publishes through Courier (`POST /v2/batch`, 100 per request);
  * each as delivered messages/s end to end and as a ratio to (a) at the same
  * concurrency C, then p50/p99 publish→arrival latency at a fixed, open-loop
- * offered load of 1,000 msgs/s.
+ * offered load of 1,000 msgs/s. Then the feature scenarios (bench/features.ts):
+ * queues with parallelism 1 and 32, fan-out to a 10-endpoint URL group, and
+ * one minute tick of 10,000 schedules (which waits for a minute boundary).
  *
  * Three processes share the cores: this runner (load generator), the sink
  * (bench/sink.ts) and, for (b) and (c), a fresh Courier per measurement.
@@ -15,24 +17,30 @@
  *   npm run bench -- --quick                      smoke test (N=2000, 1 run)
  *   npm run bench -- --n 20000 --runs 3 --concurrency 32,256
  *   npm run bench -- --scenarios a                the ceiling only (no Courier needed)
+ *   npm run bench -- --scenarios queue-p1,queue-p32,fanout-10,schedules-10k
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CourierProcess, courierEntry, courierEntryExists } from './courier-process.js';
-import { BatchPublishTarget, DirectTarget, SinglePublishTarget, closedLoop, openLoop, type SendTimes, type Target } from './load.js';
+import { FEATURE_CONCURRENCY, featureNotes, measureFeatureRun, measureSchedules, type FeatureConfig } from './features.js';
+import { BatchPublishTarget, DirectTarget, SinglePublishTarget, closedLoop, openLoop, type Target } from './load.js';
+import { deliver, log, perSecond } from './measure.js';
 import {
+  FEATURE_SCENARIOS,
   SCENARIO_LABELS,
+  featureTable,
   machineInfo,
   markdownTable,
   summarize,
+  summarizeFeatures,
   writeJson,
+  type FeatureScenarioId,
   type LatencySample,
   type Sample,
   type ScenarioId,
   type ThroughputSample,
 } from './report.js';
 import { SinkProcess } from './sink-process.js';
-import type { SinkStats } from './protocol.js';
 import { formatFixed, formatInteger, percentile } from './stats.js';
 
 const RESULTS_PATH = fileURLToPath(new URL('./results/latest.json', import.meta.url));
@@ -55,8 +63,7 @@ const LATENCY_CONNECTIONS = 32;
  * cold JIT in the runner and the sink), which flattered Courier's ratios.
  */
 const PRIME_MESSAGES = 20_000;
-/** Courier retries a failed delivery after ~12 s; allow a few retries before calling it stuck. */
-const STALL_TIMEOUT_MS = 45_000;
+const CORE_SCENARIOS = ['a', 'b', 'c'] as const;
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -65,8 +72,11 @@ const USAGE = `Usage: npm run bench -- [options]
   --concurrency <list>      comma-separated C values (default 32,256)
   --latency-seconds <s>     duration of each 1,000 msgs/s latency measurement (default 10)
   --warmup <count>          untimed messages sent before each measurement (default 2000)
-  --scenarios <list>        any of a,b,c (default a,b,c; "a" needs no Courier)
-  --quick                   N=2000, 1 run, 2 s latency, 500 warm-up: a smoke test
+  --scenarios <list>        any of a,b,c,queue-p1,queue-p32,fanout-10,schedules-10k (default: all;
+                            "a" needs no Courier; schedules-10k waits for a minute boundary, up to ~2 min)
+  --queue-p1-n <count>      messages for queue-p1, which delivers one at a time (default max(500, N/10))
+  --schedules <count>       schedules created for schedules-10k (default 10000)
+  --quick                   N=2000, 1 run, 2 s latency, 500 warm-up, 1000 schedules: a smoke test
   -h, --help                this text
 
 Env: COURIER_BENCH_ENTRY runs another Courier entry point than src/main.ts
@@ -80,7 +90,9 @@ interface Config {
   concurrency: number[];
   latencySeconds: number;
   warmup: number;
+  /** the core scenarios (a)–(c) */
   scenarios: ScenarioId[];
+  features: FeatureConfig;
 }
 
 function positiveInt(name: string, text: string | undefined, fallback: number, allowZero = false): number {
@@ -102,6 +114,8 @@ function parseConfig(argv: string[]): Config | undefined {
       'latency-seconds': { type: 'string' },
       warmup: { type: 'string' },
       scenarios: { type: 'string' },
+      'queue-p1-n': { type: 'string' },
+      schedules: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -111,24 +125,30 @@ function parseConfig(argv: string[]): Config | undefined {
   const quick = values.quick;
   // Explicit flags win over --quick, so `--quick --runs 3` does what it says.
   const concurrency = (values.concurrency ?? '32,256').split(',').map((c) => positiveInt('concurrency', c.trim(), 0));
-  const scenarioList = (values.scenarios ?? 'a,b,c').split(',').map((s) => s.trim());
+  const known: readonly string[] = [...CORE_SCENARIOS, ...FEATURE_SCENARIOS];
+  const scenarioList = (values.scenarios ?? known.join(',')).split(',').map((s) => s.trim());
   for (const s of scenarioList) {
-    if (s !== 'a' && s !== 'b' && s !== 'c') throw new UsageError(`--scenarios takes a,b,c; got "${s}"`);
+    if (!known.includes(s)) throw new UsageError(`--scenarios takes ${known.join(',')}; got "${s}"`);
   }
   // Always in a, b, c order: each run's ceiling must be measured before the ratios against it.
-  const scenarios = (['a', 'b', 'c'] as const).filter((s) => scenarioList.includes(s));
+  const scenarios = CORE_SCENARIOS.filter((s) => scenarioList.includes(s));
+  const n = positiveInt('n', values.n, quick ? 2_000 : 20_000);
+  const warmup = positiveInt('warmup', values.warmup, quick ? 500 : 2_000, true);
   return {
-    n: positiveInt('n', values.n, quick ? 2_000 : 20_000),
+    n,
     runs: positiveInt('runs', values.runs, quick ? 1 : 3),
     concurrency,
     latencySeconds: positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
-    warmup: positiveInt('warmup', values.warmup, quick ? 500 : 2_000, true),
+    warmup,
     scenarios,
+    features: {
+      scenarios: FEATURE_SCENARIOS.filter((s): s is FeatureScenarioId => scenarioList.includes(s)),
+      n,
+      queueP1Messages: positiveInt('queue-p1-n', values['queue-p1-n'], Math.max(500, Math.floor(n / 10))),
+      warmup,
+      schedules: positiveInt('schedules', values.schedules, quick ? 1_000 : 10_000),
+    },
   };
-}
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
 }
 
 interface Context {
@@ -144,54 +164,15 @@ function makeTarget(scenario: ScenarioId, sink: SinkProcess, courier: CourierPro
 }
 
 /**
- * One measurement phase: point the sink at a new run id, send, and wait until
- * every message has arrived. Any failure carries Courier's recent output.
- */
-async function deliver<T extends SendTimes>(
-  ctx: Context,
-  courier: CourierProcess | undefined,
-  runId: string,
-  messages: number,
-  send: () => Promise<T>,
-): Promise<{ sent: T; stats: SinkStats }> {
-  const describeFailure = () => (courier === undefined ? '' : courier.describe());
-  await ctx.sink.reset(runId, messages);
-  let sent: T;
-  try {
-    sent = await send();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${runId}: sending failed: ${message}\n${describeFailure()}`, { cause: error });
-  }
-  const stats = await ctx.sink
-    .waitForAll(messages, {
-      stallTimeoutMs: STALL_TIMEOUT_MS,
-      // Generous: a floor of 100 msgs/s plus a minute; the stall check catches real hangs sooner.
-      totalTimeoutMs: 60_000 + messages * 10,
-      describeFailure,
-    })
-    .catch((error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`${runId}: ${message}`, { cause: error });
-    });
-  return { sent, stats };
-}
-
-function perSecond(messages: number, fromMs: number, toMs: number | null): number {
-  if (toMs === null || toMs <= fromMs) throw new Error('no arrival time recorded');
-  return messages / ((toMs - fromMs) / 1000);
-}
-
-/**
  * Warms the runner and the sink, which every scenario shares (a fresh Courier
  * is warmed per measurement instead). Once per C: priming only at the largest
  * C still left the first C=32 ceiling at about half its later value.
  */
-async function primeRunnerAndSink(ctx: Context): Promise<void> {
-  for (const c of ctx.config.concurrency) {
+async function primeRunnerAndSink(ctx: Context, concurrency: number[]): Promise<void> {
+  for (const c of concurrency) {
     const target = new DirectTarget(ctx.sink.deliveryUrl, c);
     try {
-      await deliver(ctx, undefined, `prime-c${c}`, PRIME_MESSAGES, () => closedLoop(target, `prime-c${c}`, PRIME_MESSAGES, c));
+      await deliver(ctx.sink, undefined, `prime-c${c}`, PRIME_MESSAGES, () => closedLoop(target, `prime-c${c}`, PRIME_MESSAGES, c));
     } finally {
       await target.close();
     }
@@ -208,9 +189,9 @@ async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, 
     const tag = `${scenario}-c${c}-r${run}`;
     if (warmup > 0) {
       // Opens the connections and warms the JIT in all three processes; not timed.
-      await deliver(ctx, courier, `${tag}-warmup`, warmup, () => closedLoop(target, `${tag}-warmup`, warmup, requestConcurrency));
+      await deliver(ctx.sink, courier, `${tag}-warmup`, warmup, () => closedLoop(target, `${tag}-warmup`, warmup, requestConcurrency));
     }
-    const { sent, stats } = await deliver(ctx, courier, tag, n, () => closedLoop(target, tag, n, requestConcurrency));
+    const { sent, stats } = await deliver(ctx.sink, courier, tag, n, () => closedLoop(target, tag, n, requestConcurrency));
     return {
       kind: 'throughput',
       scenario,
@@ -241,9 +222,9 @@ async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): 
   try {
     const tag = `${scenario}-lat-r${run}`;
     if (warmup > 0) {
-      await deliver(ctx, courier, `${tag}-warmup`, warmup, () => openLoop(target, `${tag}-warmup`, warmup, LATENCY_RATE));
+      await deliver(ctx.sink, courier, `${tag}-warmup`, warmup, () => openLoop(target, `${tag}-warmup`, warmup, LATENCY_RATE));
     }
-    const { sent, stats } = await deliver(ctx, courier, tag, messages, () => openLoop(target, tag, messages, LATENCY_RATE));
+    const { sent, stats } = await deliver(ctx.sink, courier, tag, messages, () => openLoop(target, tag, messages, LATENCY_RATE));
     const report = await ctx.sink.report();
     return {
       kind: 'latency',
@@ -268,7 +249,7 @@ async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): 
   }
 }
 
-function describeSample(sample: Sample): string {
+function describeSample(sample: ThroughputSample | LatencySample): string {
   const extras = [
     sample.duplicates > 0 ? `${sample.duplicates} duplicates` : '',
     sample.retried > 0 ? `${sample.retried} retried` : '',
@@ -318,21 +299,28 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (config.scenarios.some((s) => s !== 'a') && !courierEntryExists()) {
+  const features = config.features;
+  if ((config.scenarios.some((s) => s !== 'a') || features.scenarios.length > 0) && !courierEntryExists()) {
     throw new Error(`${courierEntry()} does not exist, so Courier cannot be started; use --scenarios a to measure only the ceiling`);
   }
   const machine = machineInfo();
   const started = new Date();
   log(
     `Courier benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; ` +
-      `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, scenarios=${config.scenarios.join(',')}`,
+      `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, ` +
+      `scenarios=${[...config.scenarios, ...features.scenarios].join(',')}`,
   );
+  if (features.scenarios.includes('schedules-10k')) {
+    log('schedules-10k waits for a minute boundary (up to ~2 min); leave it out of --scenarios to skip it');
+  }
 
   const sink = await SinkProcess.start();
   const ctx: Context = { config, sink };
   const samples: Sample[] = [];
   try {
-    await primeRunnerAndSink(ctx);
+    const feedsThroughput = features.scenarios.some((s) => s !== 'schedules-10k');
+    const primeAt = new Set([...(config.scenarios.length > 0 ? config.concurrency : []), ...(feedsThroughput ? [FEATURE_CONCURRENCY] : [])]);
+    await primeRunnerAndSink(ctx, [...primeAt]);
     // Runs are the outer loop so slow drift (thermal, other load) spreads over every scenario alike.
     for (let run = 1; run <= config.runs; run++) {
       for (const c of config.concurrency) {
@@ -350,17 +338,26 @@ async function main(): Promise<void> {
         samples.push(sample);
         log(describeSample(sample));
       }
+      const singlePublishC32 = samples.find(
+        (s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === 'b' && s.concurrency === FEATURE_CONCURRENCY && s.run === run,
+      )?.deliveredPerSec;
+      samples.push(...(await measureFeatureRun(sink, features, run, singlePublishC32)));
     }
+    // Once, not per run: each measurement waits for a minute boundary.
+    if (features.scenarios.includes('schedules-10k')) samples.push(await measureSchedules(sink, features, 1));
   } finally {
     await sink.stop();
   }
 
   const rows = summarize(samples, config.scenarios, config.concurrency);
-  const table = markdownTable(rows);
+  const featureRows = summarizeFeatures(samples);
   const machineLine =
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.totalMemGiB} GiB RAM, ` +
     `Node ${machine.node}, ${machine.platform}`;
-  process.stdout.write(`\n## Courier benchmark (${started.toISOString()})\n\n${machineLine}\n\n${table}\n\n${notes(config).join('\n')}\n`);
+  const sections = [`## Courier benchmark (${started.toISOString()})`, machineLine];
+  if (rows.length > 0) sections.push(markdownTable(rows), notes(config).join('\n'));
+  if (featureRows.length > 0) sections.push('### Queues, fan-out, schedules', featureTable(featureRows), featureNotes(features, config.runs).join('\n'));
+  process.stdout.write(`\n${sections.join('\n\n')}\n`);
 
   writeJson(RESULTS_PATH, {
     generatedAt: started.toISOString(),
@@ -373,7 +370,7 @@ async function main(): Promise<void> {
       latencyBatchSize: LATENCY_BATCH_SIZE,
       latencyConnections: LATENCY_CONNECTIONS,
     },
-    rows,
+    rows: [...rows, ...featureRows],
     samples,
   });
   log(`\nwrote ${RESULTS_PATH}`);

@@ -66,9 +66,27 @@ export class SinkProcess {
     return `${this.origin}/sink`;
   }
 
-  async reset(run: string, expected: number): Promise<void> {
-    const body: ResetRequest = { run, expected };
-    await this.control('POST', '/_control/reset', JSON.stringify(body));
+  /** A delivery URL whose path ends in `/<run>/<index>`, for the sink's `path` key. */
+  pathUrl(run: string, index: number): string {
+    return `${this.origin}/sink/${run}/${index}`;
+  }
+
+  /** Starts a new measurement; answers the final stats of the one it replaces. */
+  async reset(run: string, expected: number, options: Omit<ResetRequest, 'run' | 'expected'> = {}): Promise<SinkStats> {
+    const body: ResetRequest = { run, expected, ...options };
+    return JSON.parse(await this.control('POST', '/_control/reset', JSON.stringify(body))) as SinkStats;
+  }
+
+  /**
+   * Long-polls until `expected` unique units arrived or the wall clock passes
+   * `deadline` (Date.now() ms), whichever is first; never throws for lack of arrivals.
+   */
+  async waitUntil(expected: number, deadline: number): Promise<SinkStats> {
+    for (;;) {
+      const timeoutMs = Math.max(1, Math.min(1000, deadline - Date.now()));
+      const stats = JSON.parse(await this.control('GET', `/_control/wait?target=${expected}&timeoutMs=${timeoutMs}`)) as SinkStats;
+      if (stats.unique >= expected || Date.now() >= deadline) return stats;
+    }
   }
 
   /** Long-polls until all expected messages arrived; throws on a stall or the total timeout. */

@@ -9,74 +9,166 @@
  * retries a failed delivery only after ~12 s, so answering fast and never
  * failing matters more here than anything else.
  *
+ * What counts as one expected unit is the reset's `key` (bench/protocol.ts):
+ * the body's sequence number, that number per endpoint path (fan-out), or
+ * the path alone (schedules, whose bodies are fixed templates), optionally
+ * within a time window and counting a header such as Upstash-Schedule-Id.
+ *
  * Control endpoints (used by bench/sink-process.ts):
- *   POST /_control/reset   {"run","expected"}  start a new measurement
+ *   POST /_control/reset   ResetRequest        start a new measurement
  *   GET  /_control/wait?target=N&timeoutMs=T   long-poll until N unique arrived or T passed; answers SinkStats
  *   GET  /_control/report                      SinkStats plus every latency
  *
  * Env: SINK_PORT (default 0 = any free port). Prints one JSON line
  * `{"event":"listening","port":…}` on stdout once ready.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   CONTROL_PREFIX,
   preciseNow,
   type MessageBody,
   type ResetRequest,
+  type SinkKey,
   type SinkReadyLine,
   type SinkReport,
   type SinkStats,
 } from './protocol.js';
 
+/** The trailing `/<integer>` of a path (query excluded), or −1. */
+function trailingIndex(path: string): number {
+  const queryAt = path.indexOf('?');
+  const end = queryAt === -1 ? path.length : queryAt;
+  const slash = path.lastIndexOf('/', end - 1);
+  if (slash === -1 || slash === end - 1) return -1;
+  const value = Number(path.slice(slash + 1, end));
+  return Number.isInteger(value) && value >= 0 ? value : -1;
+}
+
+/** The segment before the trailing index: `/sink/<run>/<i>` → `<run>`. */
+function runSegment(path: string): string {
+  const queryAt = path.indexOf('?');
+  const end = path.lastIndexOf('/', (queryAt === -1 ? path.length : queryAt) - 1);
+  return path.slice(path.lastIndexOf('/', end - 1) + 1, end);
+}
+
+interface Arrival {
+  body: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 class Measurement {
   readonly run: string;
   readonly expected: number;
+  private readonly key: SinkKey;
+  private readonly paths: number;
+  private readonly window: { from: number; to: number } | undefined;
+  private readonly countHeader: string | undefined;
   // Typed arrays sized up front: no allocation per arrival, and a bitmap
   // makes the duplicate check O(1) without a Set of 20,000 numbers.
   private readonly seen: Uint8Array;
   private readonly latencies: Float64Array;
+  private readonly headerValues = new Set<string>();
   unique = 0;
   duplicates = 0;
   stale = 0;
   malformed = 0;
   retried = 0;
+  early = 0;
+  late = 0;
+  withHeader = 0;
   firstArrival: number | null = null;
   lastArrival: number | null = null;
 
-  constructor(run: string, expected: number) {
-    this.run = run;
-    this.expected = expected;
-    this.seen = new Uint8Array(expected);
-    this.latencies = new Float64Array(expected);
+  constructor(request: ResetRequest) {
+    this.run = request.run;
+    this.expected = request.expected;
+    this.key = request.key ?? 'seq';
+    this.paths = request.paths ?? 1;
+    this.window = request.window;
+    this.countHeader = request.countHeader;
+    this.seen = new Uint8Array(request.expected);
+    this.latencies = new Float64Array(request.expected);
   }
 
-  record(body: string, arrivedAt: number, retriedHeader: string | undefined): void {
-    let message: MessageBody;
-    try {
-      message = JSON.parse(body) as MessageBody;
-    } catch {
+  /**
+   * `preciseNow` is stamped on arrival; `path` mode measures against a
+   * wall-clock due time (Courier decides what is due by Date.now()), so it
+   * takes Date.now() instead.
+   */
+  record(arrival: Arrival, preciseArrivedAt: number): void {
+    let unit: number;
+    let arrivedAt = preciseArrivedAt;
+    let latency: number;
+    if (this.key === 'path') {
+      arrivedAt = Date.now();
+      if (runSegment(arrival.path) !== this.run) {
+        this.stale++;
+        return;
+      }
+      unit = trailingIndex(arrival.path);
+      latency = arrivedAt - (this.window?.from ?? arrivedAt);
+    } else {
+      let message: MessageBody;
+      try {
+        message = JSON.parse(arrival.body) as MessageBody;
+      } catch {
+        this.malformed++;
+        return;
+      }
+      if (message.r !== this.run) {
+        this.stale++;
+        return;
+      }
+      if (!Number.isInteger(message.s) || message.s < 0 || typeof message.t !== 'number') {
+        this.malformed++;
+        return;
+      }
+      if (this.key === 'seq') {
+        unit = message.s;
+      } else {
+        const index = trailingIndex(arrival.path);
+        unit = index >= 0 && index < this.paths ? message.s * this.paths + index : -1;
+      }
+      latency = arrivedAt - message.t;
+    }
+    if (unit < 0 || unit >= this.expected) {
       this.malformed++;
       return;
     }
-    if (message.r !== this.run) {
-      this.stale++;
-      return;
+    if (this.window !== undefined) {
+      if (arrivedAt < this.window.from) {
+        this.early++;
+        return;
+      }
+      if (arrivedAt > this.window.to) {
+        this.late++;
+        return;
+      }
     }
-    const seq = message.s;
-    if (!Number.isInteger(seq) || seq < 0 || seq >= this.expected || typeof message.t !== 'number') {
-      this.malformed++;
-      return;
-    }
-    if (this.seen[seq] === 1) {
+    if (this.seen[unit] === 1) {
       this.duplicates++;
       return;
     }
-    this.seen[seq] = 1;
-    this.latencies[this.unique] = arrivedAt - message.t;
+    this.seen[unit] = 1;
+    this.latencies[this.unique] = latency;
     this.unique++;
     this.firstArrival ??= arrivedAt;
     this.lastArrival = arrivedAt;
-    if (retriedHeader !== undefined && retriedHeader !== '0') this.retried++;
+    const retried = headerValue(arrival.headers, 'upstash-retried');
+    if (retried !== undefined && retried !== '0') this.retried++;
+    if (this.countHeader !== undefined) {
+      const value = headerValue(arrival.headers, this.countHeader);
+      if (value !== undefined) {
+        this.withHeader++;
+        this.headerValues.add(value);
+      }
+    }
   }
 
   stats(): SinkStats {
@@ -88,6 +180,10 @@ class Measurement {
       stale: this.stale,
       malformed: this.malformed,
       retried: this.retried,
+      early: this.early,
+      late: this.late,
+      withHeader: this.withHeader,
+      distinctHeaderValues: this.headerValues.size,
       firstArrival: this.firstArrival,
       lastArrival: this.lastArrival,
     };
@@ -98,12 +194,29 @@ class Measurement {
   }
 }
 
+/** Checks a reset body; returns the problem, or undefined when it is usable. */
+function invalidReset(request: ResetRequest): string | undefined {
+  if (typeof request.run !== 'string' || request.run === '' || request.run.includes('/')) return '"run" must be a non-empty string without "/"';
+  if (!Number.isInteger(request.expected) || request.expected < 0) return '"expected" must be a non-negative integer';
+  const key = request.key ?? 'seq';
+  if (key !== 'seq' && key !== 'seq-path' && key !== 'path') return '"key" must be seq, seq-path or path';
+  if (key === 'seq-path' && (!Number.isInteger(request.paths) || request.paths! < 1)) return '"paths" must be a positive integer for seq-path';
+  if (key === 'path' && request.window === undefined) return '"window" is required for path';
+  if (request.window !== undefined && !(typeof request.window.from === 'number' && typeof request.window.to === 'number')) {
+    return '"window" must be {"from","to"} in ms';
+  }
+  if (request.countHeader !== undefined && (typeof request.countHeader !== 'string' || request.countHeader !== request.countHeader.toLowerCase())) {
+    return '"countHeader" must be a lower-case header name';
+  }
+  return undefined;
+}
+
 interface Waiter {
   target: number;
   respond: () => void;
 }
 
-let current = new Measurement('none', 0);
+let current = new Measurement({ run: 'none', expected: 0 });
 let waiters: Waiter[] = [];
 
 function wakeWaiters(): void {
@@ -132,8 +245,7 @@ function handleDelivery(req: IncomingMessage, res: ServerResponse): void {
     const arrivedAt = preciseNow();
     res.writeHead(200, { 'content-length': '0' });
     res.end();
-    const retried = req.headers['upstash-retried'];
-    current.record(body, arrivedAt, Array.isArray(retried) ? retried[0] : retried);
+    current.record({ body, path: req.url ?? '/', headers: req.headers }, arrivedAt);
     wakeWaiters();
   });
 }
@@ -150,15 +262,16 @@ function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): voi
           sendJson(res, 400, { error: 'body must be JSON {"run","expected"}' });
           return;
         }
-        if (typeof request.run !== 'string' || !Number.isInteger(request.expected) || request.expected < 0) {
-          sendJson(res, 400, { error: 'body must be JSON {"run","expected"}' });
+        const problem = invalidReset(request);
+        if (problem !== undefined) {
+          sendJson(res, 400, { error: problem });
           return;
         }
         // Release anyone still waiting on the old measurement; they will see its final stats.
         const old = current;
         for (const w of waiters) w.respond();
         waiters = [];
-        current = new Measurement(request.run, request.expected);
+        current = new Measurement(request);
         sendJson(res, 200, old.stats());
       });
       return;

@@ -121,7 +121,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     store,
     clock,
     logger: logger.child({ component: 'scheduler' }),
-    fireTick: (schedule) => schedules.fireTick(schedule),
+    fireTicks: (due) => schedules.fireTicks(due),
   });
 
   const services: ApiServices = {

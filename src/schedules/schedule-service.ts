@@ -9,7 +9,7 @@ import { newScheduleId } from '../core/ids.js';
 import type { NewMessage } from '../core/message.js';
 import type { ScheduleRecord, ScheduleRun, ScheduleTemplate } from '../core/schedule.js';
 import type { MessageService, Published, PublishRequest } from '../messages/message-service.js';
-import type { ScheduleFiring, Store } from '../store/port.js';
+import type { EnqueueResult, ScheduleFiring, Store } from '../store/port.js';
 import { parseCron } from './cron.js';
 
 /** Run statistics look at this many of the latest runs. */
@@ -86,17 +86,26 @@ export class ScheduleService {
   }
 
   /**
-   * Fires one due tick, unless another node (or a pause or save) got there
-   * first. The next tick is counted from now, so ticks missed while the
-   * server was down are not replayed: the schedule fires once and moves on.
+   * Fires due ticks in one store round trip; a tick another node (or a pause
+   * or save) got to first is skipped. The next tick is counted from now, so
+   * ticks missed while the server was down are not replayed: the schedule
+   * fires once and moves on. Returns how many fired.
    */
-  async fireTick(schedule: ScheduleRecord): Promise<boolean> {
+  async fireTicks(due: ScheduleRecord[]): Promise<number> {
     const now = this.deps.clock.now();
-    const nextAt = parseCron(schedule.cron).nextAfter(now);
-    const { firing } = await this.prepareRun(schedule, now, 'cron');
-    firing.expectedNextAt = schedule.nextAt!;
-    if (nextAt !== undefined) firing.nextAt = nextAt;
-    return (await this.fire(firing, now)) !== undefined;
+    const firings = await Promise.all(
+      due.map(async (schedule) => {
+        const { firing } = await this.prepareRun(schedule, now, 'cron');
+        firing.expectedNextAt = schedule.nextAt!;
+        const nextAt = nextTickAfter(schedule.cron, now);
+        if (typeof nextAt === 'number') firing.nextAt = nextAt;
+        // A cron that no longer parses (say, its time zone left the tz database) stops, saying why, instead of blocking the others.
+        else if (nextAt !== undefined) firing.error = nextAt.message;
+        return firing;
+      }),
+    );
+    const results = await this.fire(firings, now);
+    return results.filter((result) => result !== undefined).length;
   }
 
   /** "Run now": publishes the schedule's message at once; the cron's next tick is unchanged. Works while paused. */
@@ -105,7 +114,7 @@ export class ScheduleService {
     const now = this.deps.clock.now();
     const { firing, error } = await this.prepareRun(schedule, now, 'manual');
     if (error) throw error;
-    const results = await this.fire(firing, now);
+    const [results] = await this.fire([firing], now);
     if (!results) throw notFound(scheduleId);
     return results.map((result, index) => ({
       messageId: result.messageId,
@@ -125,9 +134,17 @@ export class ScheduleService {
     return schedule;
   }
 
-  private async fire(firing: ScheduleFiring, now: number) {
-    const results = await this.deps.store.fireSchedule(firing, now);
-    if (results) this.deps.messages.deliverStored(firing.messages, results);
+  /** Stores the firings, then hands what they enqueued to delivery at once. */
+  private async fire(firings: ScheduleFiring[], now: number): Promise<(EnqueueResult[] | undefined)[]> {
+    const results = await this.deps.store.fireSchedules(firings, now);
+    const messages: NewMessage[] = [];
+    const stored: EnqueueResult[] = [];
+    results.forEach((result, index) => {
+      if (!result) return;
+      messages.push(...firings[index]!.messages);
+      stored.push(...result);
+    });
+    this.deps.messages.deliverStored(messages, stored);
     return results;
   }
 
@@ -171,6 +188,15 @@ function runStats(runs: ScheduleRun[]): RunStats {
   const timed = finished.filter((run) => run.durationMs !== undefined);
   if (timed.length > 0) stats.meanDurationMs = Math.round(timed.reduce((sum, run) => sum + run.durationMs!, 0) / timed.length);
   return stats;
+}
+
+function nextTickAfter(cron: string, now: number): number | CourierError | undefined {
+  try {
+    return parseCron(cron).nextAfter(now);
+  } catch (error) {
+    if (error instanceof CourierError) return error;
+    throw error;
+  }
 }
 
 const isUrl = (destination: string): boolean => /^https?:\/\//i.test(destination);

@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { ScheduleRecord } from '../core/schedule.js';
 import type { Store } from '../store/port.js';
 
-/** Ticks fired per store round trip. */
+/** Ticks fired per store round trip; between batches the event loop serves requests and deliveries. */
 const BATCH = 100;
 /** Longest sleep: schedules saved through another node sharing the store are noticed this soon. */
 const MAX_SLEEP_MS = 15_000;
@@ -25,7 +25,8 @@ export class Scheduler {
       store: Store;
       clock: Clock;
       logger: Logger;
-      fireTick: (schedule: ScheduleRecord) => Promise<boolean>;
+      /** Fires due ticks; returns how many fired. */
+      fireTicks: (due: ScheduleRecord[]) => Promise<number>;
     },
   ) {}
 
@@ -73,21 +74,16 @@ export class Scheduler {
     try {
       for (;;) {
         const due = await store.dueSchedules(clock.now(), BATCH);
-        for (const schedule of due) {
-          try {
-            if (await this.deps.fireTick(schedule)) fired += 1;
-          } catch (error) {
-            logger.error({ err: error, scheduleId: schedule.scheduleId }, 'schedule tick failed; retrying shortly');
-            this.arm(clock.now() + ERROR_BACKOFF_MS);
-            return fired;
-          }
-        }
-        if (due.length < BATCH) break;
+        if (due.length > 0) fired += await this.deps.fireTicks(due);
+        if (due.length < BATCH || !this.running) break;
+        // The SQLite store answers synchronously: without a turn of the event loop here, a
+        // minute boundary with thousands of schedules would hold off every request until all had fired.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       const next = await store.nextScheduleAt();
       this.arm(Math.min(next ?? Number.POSITIVE_INFINITY, clock.now() + MAX_SLEEP_MS));
     } catch (error) {
-      logger.error({ err: error }, 'scheduler: store error; retrying shortly');
+      logger.error({ err: error }, 'scheduler: firing ticks failed; retrying shortly');
       this.arm(clock.now() + ERROR_BACKOFF_MS);
     }
     return fired;

@@ -304,11 +304,12 @@ export interface Store {
   /** The earliest next tick of any unpaused schedule. */
   nextScheduleAt(): Promise<number | undefined>;
   /**
-   * Records the firing and enqueues its messages in one transition (see
-   * ScheduleFiring). Undefined when it did not happen: the schedule is gone,
-   * or the tick was fired, paused or rescheduled meanwhile.
+   * Records each firing and enqueues its messages, each atomically (see
+   * ScheduleFiring), all in one round trip. Results align with the input:
+   * undefined where the firing did not happen (the schedule is gone, or the
+   * tick was fired, paused or rescheduled meanwhile).
    */
-  fireSchedule(firing: ScheduleFiring, at: number): Promise<EnqueueResult[] | undefined>;
+  fireSchedules(firings: ScheduleFiring[], at: number): Promise<(EnqueueResult[] | undefined)[]>;
   /** The schedule's messages, newest first, with how each ended. */
   listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]>;
 

@@ -612,9 +612,9 @@ export function runTopologyCases(kit: ContractKit): void {
     const tick = (scheduleId: string, trigger: 'cron' | 'manual', at: number): MessageSpec =>
       spec({ scheduleId, scheduleTrigger: trigger, createdAt: at, notBefore: at });
     const fireTick = (scheduleId: string, expectedNextAt: number, nextAt: number, messages: MessageSpec[], at = expectedNextAt) =>
-      store().fireSchedule({ scheduleId, expectedNextAt, nextAt, messages: messages.map((s) => ({ spec: s })) }, at);
+      store().fireSchedules([{ scheduleId, expectedNextAt, nextAt, messages: messages.map((s) => ({ spec: s })) }], at).then(([result]) => result);
     const triggerNow = (scheduleId: string, messages: MessageSpec[], at: number) =>
-      store().fireSchedule({ scheduleId, messages: messages.map((s) => ({ spec: s })) }, at);
+      store().fireSchedules([{ scheduleId, messages: messages.map((s) => ({ spec: s })) }], at).then(([result]) => result);
     const idsDue = async (now: number, limit = 100): Promise<string[]> =>
       (await store().dueSchedules(now, limit)).map((s) => s.scheduleId);
 
@@ -779,8 +779,8 @@ export function runTopologyCases(kit: ContractKit): void {
 
     it('a tick that publishes nothing records its error, still advances, and a later good tick clears it', async () => {
       await store().saveSchedule(definition('s1', { destination: 'g' }), T + 100, T);
-      const results = await store().fireSchedule(
-        { scheduleId: 's1', expectedNextAt: T + 100, nextAt: T + 400, messages: [], error: 'url group g does not exist' },
+      const [results] = await store().fireSchedules(
+        [{ scheduleId: 's1', expectedNextAt: T + 100, nextAt: T + 400, messages: [], error: 'url group g does not exist' }],
         T + 100,
       );
       assert.deepEqual(results, [], 'the tick happened, publishing nothing');
@@ -838,7 +838,7 @@ export function runTopologyCases(kit: ContractKit): void {
     it('listScheduleRuns shows a canceled run as CANCELED', async () => {
       await store().saveSchedule(definition('s1'), T + 100, T);
       const m = tick('s1', 'manual', T + 1_000);
-      await store().fireSchedule({ scheduleId: 's1', messages: [{ spec: { ...m, notBefore: T + 60_000 } }] }, T + 1_000);
+      await store().fireSchedules([{ scheduleId: 's1', messages: [{ spec: { ...m, notBefore: T + 60_000 } }] }], T + 1_000);
       await store().cancel({ messageIds: [m.messageId] }, T + 1_001);
       assert.deepEqual((await store().listScheduleRuns('s1', 10)).map((r) => [r.messageId, r.state]), [[m.messageId, 'CANCELED']]);
     });

@@ -456,12 +456,14 @@ export class SqliteStore implements Store {
     return this.schedules.nextAt();
   }
 
-  async fireSchedule(firing: ScheduleFiring, at: number): Promise<EnqueueResult[] | undefined> {
-    const messageIds = firing.messages.map((message) => message.spec.messageId);
-    return this.sql.transaction(() => {
-      if (!this.schedules.recordFiring(firing, messageIds, at)) return undefined;
-      return firing.messages.map((message) => this.insertMessage(message, at));
-    });
+  async fireSchedules(firings: ScheduleFiring[], at: number): Promise<(EnqueueResult[] | undefined)[]> {
+    return this.sql.transaction(() =>
+      firings.map((firing) => {
+        const messageIds = firing.messages.map((message) => message.spec.messageId);
+        if (!this.schedules.recordFiring(firing, messageIds, at)) return undefined;
+        return firing.messages.map((message) => this.insertMessage(message, at));
+      }),
+    );
   }
 
   async listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]> {
