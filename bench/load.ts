@@ -58,38 +58,9 @@ export class DirectTarget implements Target {
   }
 }
 
-/** (b) One `POST /v2/publish/<destination>` per message. */
-export class SinglePublishTarget implements Target {
-  readonly unitSize = 1;
-  private readonly pool: Pool;
-  private readonly path: string;
-  private readonly authorization: string;
-
-  constructor(courierOrigin: string, token: string, destination: string, connections: number) {
-    this.pool = newPool(courierOrigin, connections);
-    // QStash takes the destination pasted raw after /v2/publish/.
-    this.path = `/v2/publish/${destination}`;
-    this.authorization = `Bearer ${token}`;
-  }
-
-  async send(run: string, first: number, _count: number, sentAt: number): Promise<void> {
-    const res = await this.pool.request({
-      method: 'POST',
-      path: this.path,
-      headers: { authorization: this.authorization, 'content-type': 'application/json' },
-      body: encodeMessage(run, first, sentAt),
-    });
-    const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode > 299) rejected(`POST ${this.path}`, res.statusCode, text);
-  }
-
-  close(): Promise<void> {
-    return this.pool.close();
-  }
-}
-
 /**
- * One message per request to another Courier route: `/v2/enqueue/<queue>/<destination>`,
+ * One message per request to a Courier route: (b) `/v2/publish/<destination>`
+ * (QStash takes the destination pasted raw), `/v2/enqueue/<queue>/<destination>`,
  * or `/v2/publish/<url group>`. With `fanOut`, the answer must be an array of
  * that many `{messageId,url}` (one per group endpoint), or the send fails.
  */

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CourierProcess, courierEntry, courierEntryExists } from './courier-process.js';
 import { FEATURE_CONCURRENCY, featureNotes, measureFeatureRun, measureSchedules, type FeatureConfig } from './features.js';
-import { BatchPublishTarget, DirectTarget, SinglePublishTarget, closedLoop, openLoop, type Target } from './load.js';
+import { BatchPublishTarget, CourierRouteTarget, DirectTarget, closedLoop, openLoop, type Target } from './load.js';
 import { deliver, log, perSecond } from './measure.js';
 import {
   FEATURE_SCENARIOS,
@@ -159,7 +159,7 @@ interface Context {
 function makeTarget(scenario: ScenarioId, sink: SinkProcess, courier: CourierProcess | undefined, connections: number, batchSize: number): Target {
   if (scenario === 'a') return new DirectTarget(sink.deliveryUrl, connections);
   if (courier === undefined) throw new Error(`scenario ${scenario} needs a Courier`);
-  if (scenario === 'b') return new SinglePublishTarget(courier.origin, courier.token, sink.deliveryUrl, connections);
+  if (scenario === 'b') return new CourierRouteTarget(courier.origin, courier.token, `/v2/publish/${sink.deliveryUrl}`, connections);
   return new BatchPublishTarget(courier.origin, courier.token, sink.deliveryUrl, connections, batchSize);
 }
 
