@@ -82,3 +82,24 @@ export async function stopMain(main: MainProcess): Promise<void> {
   await main.exited;
   clearTimeout(force);
 }
+
+export interface ServingCourier extends MainProcess {
+  url: string;
+  /** The tail of the child's output, for explaining a failure. */
+  output(): string;
+}
+
+/** Spawns `src/main.ts` on `dataDir` and `port` with `token` and waits until it serves; logs at warn level. */
+export async function spawnServingCourier(dataDir: string, port: number, token: string): Promise<ServingCourier> {
+  // Only the tail is kept: warn-level lines can be many.
+  let output = '';
+  const main = spawnMain(
+    { PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, QSTASH_TOKEN: token, COURIER_LOG_LEVEL: 'warn' },
+    (chunk) => {
+      output = (output + chunk.toString()).slice(-64 * 1024);
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilServing(main, url, '/health/ready', () => output);
+  return { ...main, url, output: () => output };
+}

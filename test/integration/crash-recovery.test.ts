@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { eventually, startDestination, type Destination } from '../helpers/destination.js';
-import { freePort, killChildren, spawnMain, stopMain, waitUntilServing, type MainProcess } from '../helpers/processes.js';
+import { freePort, killChildren, spawnServingCourier, stopMain, type ServingCourier } from '../helpers/processes.js';
 
 const TOKEN = 'crash-test-token-0123456789';
 const TOTAL = 3000;
@@ -32,26 +32,9 @@ const DUE_AFTER_S = 3;
 // ---------------------------------------------------------------------------
 // The server as a child process.
 
-interface ChildCourier extends MainProcess {
-  url: string;
-  output(): string;
-}
+type ChildCourier = ServingCourier;
 
-after(killChildren);
-
-async function spawnCourier(dataDir: string, port: number): Promise<ChildCourier> {
-  // Only the tail is kept: it is for explaining a failure, and warn-level lines can be many.
-  let output = '';
-  const main = spawnMain(
-    { PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, QSTASH_TOKEN: TOKEN, COURIER_LOG_LEVEL: 'warn' },
-    (chunk) => {
-      output = (output + chunk.toString()).slice(-64 * 1024);
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilServing(main, url, '/health/ready', () => output);
-  return { ...main, url, output: () => output };
-}
+const spawnCourier = (dataDir: string, port: number): Promise<ChildCourier> => spawnServingCourier(dataDir, port, TOKEN);
 
 /** SIGKILL; resolves, once the process is gone, with the time the signal was sent. */
 async function kill9(courier: ChildCourier): Promise<number> {
