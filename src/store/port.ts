@@ -313,6 +313,15 @@ export interface Store {
   /** The schedule's messages, newest first, with how each ended. */
   listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]>;
 
+  /**
+   * Calls `onWork` when any node changes what may be claimable (an enqueue, a
+   * settle, a cancel, a queue or flow-control change, a schedule's run), with
+   * the earliest due time it knows of. Stores without `pushNotify` have
+   * nothing to tell (one process sees all its own writes) and never call it.
+   * Resolves once listening; the returned function stops it.
+   */
+  watchWork(onWork: (dueAt: number) => void): Promise<() => Promise<void>>;
+
   stats(): Promise<StoreStats>;
   purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;
   /** Throws when the store cannot be reached. */

@@ -470,6 +470,11 @@ export class SqliteStore implements Store {
     return this.schedules.runs(scheduleId, count);
   }
 
+  /** One process owns the file and wakes itself on its own writes: nothing to watch. */
+  async watchWork(): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+
   async stats(): Promise<StoreStats> {
     const count = (sql: string): number => (this.stmt(sql).pluck().get() as number) ?? 0;
     return {
