@@ -1,9 +1,8 @@
 /**
- * The composition root: config → store → services → HTTP. The only module
- * that picks a concrete store adapter.
+ * The composition root: config → store → services → HTTP. The store adapter
+ * is picked by store/open-store.ts from COURIER_STORE.
  */
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -22,7 +21,7 @@ import { ScheduleService } from './schedules/schedule-service.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { UrlGroupService } from './url-groups/url-group-service.js';
 import type { Store } from './store/port.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openStore } from './store/open-store.js';
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 /** Retention clean-up runs this often; each run is one short transaction. */
@@ -57,8 +56,7 @@ export function createLogger(level: string): Logger {
 export async function startCourier(config: Config, overrides: CourierOverrides = {}): Promise<CourierServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store =
-    overrides.store ?? new SqliteStore({ path: join(config.dataDir, 'courier.db'), synchronous: config.sqliteSynchronous });
+  const store = overrides.store ?? (await openStore(config.store));
   const keys = await KeyRing.open(store, config);
   const client =
     overrides.client ??
@@ -148,6 +146,8 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   });
   dispatcher.start();
   scheduler.start();
+  // Work stored through another node sharing the store wakes this one at once (stores with pushNotify).
+  const stopWatching = await store.watchWork(notifyDue);
 
   const purge = setInterval(() => {
     const now = clock.now();
@@ -175,6 +175,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     close() {
       closing ??= (async () => {
         clearInterval(purge);
+        await stopWatching();
         await scheduler.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

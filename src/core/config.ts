@@ -3,6 +3,7 @@
  * here rejects rather than clamps (spec §18): a publish beyond one gets a 400
  * naming it.
  */
+import { join } from 'node:path';
 import { z } from 'zod';
 import { parseUpstashDuration } from './durations.js';
 
@@ -27,6 +28,7 @@ const ENV_SCHEMA = z.object({
   PORT: integer(8080, 0, 65535),
   HOST: z.string().default('0.0.0.0'),
   COURIER_DATA_DIR: z.string().default('.courier'),
+  COURIER_STORE: z.string().optional(),
   COURIER_PUBLIC_URL: z.string().url().optional(),
   COURIER_TOKEN: z.string().min(1).optional(),
   QSTASH_TOKEN: z.string().min(1).optional(),
@@ -66,6 +68,42 @@ export interface Limits {
   maxParallelism: number;
 }
 
+/** Which store backs this node; several nodes may share a PostgreSQL or Redis one. */
+export type StoreLocation =
+  | { kind: 'sqlite'; path: string; synchronous: 'normal' | 'full' }
+  | { kind: 'postgres'; url: string; schema?: string }
+  | { kind: 'redis'; url: string; prefix: string };
+
+/**
+ * `COURIER_STORE`: unset or `sqlite` (the embedded default, in the data dir),
+ * `sqlite:<file>`, `postgres://…[?schema=name]`, or `redis://…[?prefix=name]`.
+ * The `schema` and `prefix` parameters are Courier's, taken off the URL.
+ */
+export function parseStoreLocation(value: string | undefined, dataDir: string, synchronous: 'normal' | 'full'): StoreLocation {
+  if (value === undefined || value === 'sqlite') return { kind: 'sqlite', path: join(dataDir, 'courier.db'), synchronous };
+  if (value.startsWith('sqlite:')) return { kind: 'sqlite', path: value.slice('sqlite:'.length), synchronous };
+  if (!URL.canParse(value)) throw new Error(`invalid configuration: COURIER_STORE is not sqlite, a postgres:// or a redis:// URL`);
+  const url = new URL(value);
+  const take = (name: string): string | undefined => {
+    const found = url.searchParams.get(name) ?? undefined;
+    url.searchParams.delete(name);
+    return found;
+  };
+  if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') {
+    const schema = take('schema');
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new Error('invalid configuration: COURIER_STORE schema must be a lower-case SQL identifier');
+    }
+    return schema === undefined ? { kind: 'postgres', url: url.toString() } : { kind: 'postgres', url: url.toString(), schema };
+  }
+  if (url.protocol === 'redis:' || url.protocol === 'rediss:') {
+    const prefix = take('prefix') ?? 'courier';
+    if (!/^[A-Za-z0-9._:-]{1,64}$/.test(prefix)) throw new Error('invalid configuration: COURIER_STORE prefix may only contain A-Z a-z 0-9 . _ : -');
+    return { kind: 'redis', url: url.toString(), prefix };
+  }
+  throw new Error(`invalid configuration: COURIER_STORE has an unknown scheme "${url.protocol}" (use sqlite, postgres:// or redis://)`);
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -83,7 +121,7 @@ export interface Config {
     leaseMs: number;
   };
   retention: { logsMs: number; deadLettersMs: number };
-  sqliteSynchronous: 'normal' | 'full';
+  store: StoreLocation;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -129,7 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.COURIER_LEASE,
     },
     retention: { logsMs: e.COURIER_LOG_RETENTION, deadLettersMs: e.COURIER_DLQ_RETENTION },
-    sqliteSynchronous: e.COURIER_SQLITE_SYNCHRONOUS,
+    store: parseStoreLocation(e.COURIER_STORE, e.COURIER_DATA_DIR, e.COURIER_SQLITE_SYNCHRONOUS),
   };
 }
 
