@@ -2,9 +2,18 @@
 // Runs every *.test.ts under src/ and test/ with Node's own test runner, with
 // tsx as the TypeScript loader. Node 20's `--test` takes no glob, so the files
 // are listed here; a filter argument narrows them (`npm test -- sqlite`).
+//
+// The end-to-end suites (test/integration) then run again on each shared store
+// (COURIER_TEST_STORE=postgres, =redis), so one suite covers all three stores.
+// COURIER_TEST_STORES narrows the list (e.g. `sqlite`). A shared store that is
+// not reachable is skipped with one line, except in CI, where it fails.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+
+const SHARED_STORES = { postgres: ['127.0.0.1', 5432], redis: ['127.0.0.1', 6379] };
+const DEFAULT_STORES = 'sqlite';
 
 function findTests(dir) {
   const found = [];
@@ -17,6 +26,27 @@ function findTests(dir) {
   return found;
 }
 
+function reachable([host, port]) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+}
+
+function run(files, store) {
+  if (files.length === 0) return 0;
+  console.log(`\n# ${files.length} test file(s) on the ${store} store`);
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+    { stdio: 'inherit', env: { ...process.env, COURIER_TEST_STORE: store } },
+  );
+  return result.status ?? 1;
+}
+
 const filters = process.argv.slice(2);
 const files = ['src', 'test']
   .flatMap(findTests)
@@ -26,9 +56,26 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
-);
-process.exit(result.status ?? 1);
+
+const stores = (process.env.COURIER_TEST_STORES ?? DEFAULT_STORES).split(',').map((s) => s.trim());
+let failed = stores.includes('sqlite') ? run(files, 'sqlite') !== 0 : false;
+// Files that spawn Courier processes pick their store themselves: multi-node covers kill -9 on the
+// shared stores; crash-recovery and restart-* are about the embedded store's own restart.
+const SPAWNING = ['multi-node', 'crash-recovery', 'restart-'];
+const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !SPAWNING.some((name) => file.includes(name)));
+for (const store of stores.filter((s) => s !== 'sqlite')) {
+  if (!(store in SHARED_STORES)) {
+    console.error(`COURIER_TEST_STORES: unknown store "${store}"`);
+    process.exit(1);
+  }
+  if (!(await reachable(SHARED_STORES[store]))) {
+    const line = `# ${store} is not reachable at ${SHARED_STORES[store].join(':')}: the end-to-end suites on it are skipped`;
+    if (process.env.CI) {
+      console.error(`${line} — but CI must run them`);
+      failed = true;
+    } else console.log(line);
+    continue;
+  }
+  failed = run(endToEnd, store) !== 0 || failed;
+}
+process.exit(failed ? 1 : 0);

@@ -6,6 +6,7 @@ import { Client, Receiver } from '@upstash/qstash';
 import { loadConfig } from '../../src/core/config.js';
 import type { Clock } from '../../src/core/clock.js';
 import { startCourier, createLogger, type CourierServer } from '../../src/server.js';
+import { freshStore } from './services.js';
 
 export interface TestCourier {
   server: CourierServer;
@@ -25,7 +26,10 @@ export const TEST_TOKEN = 'test-token-0123456789';
 
 export async function startTestCourier(env: Record<string, string> = {}, options: { clock?: Clock } = {}): Promise<TestCourier> {
   const dataDir = mkdtempSync(join(tmpdir(), 'courier-test-'));
+  // COURIER_TEST_STORE picks the store, so the same suites run on SQLite, PostgreSQL and Redis.
+  const store = await freshStore();
   const config = loadConfig({
+    ...(store.location === undefined ? {} : { COURIER_STORE: store.location }),
     PORT: '0',
     HOST: '127.0.0.1',
     COURIER_DATA_DIR: dataDir,
@@ -52,6 +56,7 @@ export async function startTestCourier(env: Record<string, string> = {}, options
     },
     async stop() {
       await server.close();
+      await store.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

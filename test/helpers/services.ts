@@ -33,3 +33,49 @@ export async function unavailable(name: 'PostgreSQL' | 'Redis', url: string): Pr
   console.log(`# ${reason}`);
   return reason;
 }
+
+/** Which store the end-to-end suites run on: `COURIER_TEST_STORE` (sqlite, postgres or redis); run-tests.mjs sets it per pass. */
+export type TestStoreKind = 'sqlite' | 'postgres' | 'redis';
+
+export function testStoreKind(): TestStoreKind {
+  const kind = process.env.COURIER_TEST_STORE ?? 'sqlite';
+  if (kind !== 'sqlite' && kind !== 'postgres' && kind !== 'redis') throw new Error(`COURIER_TEST_STORE must be sqlite, postgres or redis, got "${kind}"`);
+  return kind;
+}
+
+export interface FreshStore {
+  /** `COURIER_STORE` for a Courier on this store; undefined for the per-test SQLite default. */
+  location?: string;
+  /** Removes what the test stored (the schema or the key prefix). */
+  drop(): Promise<void>;
+}
+
+/** A store of the chosen kind that no other test file sees: a fresh PostgreSQL schema or Redis key prefix. */
+export async function freshStore(kind: TestStoreKind = testStoreKind()): Promise<FreshStore> {
+  const name = `courier_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  if (kind === 'postgres') {
+    return {
+      location: `${POSTGRES_URL}?schema=${name}`,
+      async drop() {
+        const { default: postgres } = await import('postgres');
+        const sql = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
+        await sql.unsafe(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+        await sql.end();
+      },
+    };
+  }
+  if (kind === 'redis') {
+    return {
+      location: `${REDIS_URL}?prefix=${name}`,
+      async drop() {
+        const { Redis } = await import('ioredis');
+        const redis = new Redis(REDIS_URL);
+        for await (const keys of redis.scanStream({ match: `${name}*`, count: 1000 })) {
+          if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
+        }
+        await redis.quit();
+      },
+    };
+  }
+  return { drop: async () => undefined };
+}
