@@ -8,8 +8,11 @@ export async function openStore(location: StoreLocation): Promise<Store> {
       const { SqliteStore } = await import('./sqlite/sqlite-store.js');
       return new SqliteStore({ path: location.path, synchronous: location.synchronous });
     }
+    case 'redis': {
+      const { RedisStore } = await import('./redis/redis-store.js');
+      return RedisStore.open({ url: location.url, prefix: location.prefix });
+    }
     case 'postgres':
-    case 'redis':
       throw new Error(`COURIER_STORE: the ${location.kind} store is not available in this build yet`);
   }
 }

@@ -1,0 +1,166 @@
+--[[ lib.lua — shared helpers, prepended to every other script at load time (not a transition itself).
+  Every script takes no KEYS: ARGV[1] is the key prefix and keys are derived from it, because which
+  keys a transition touches (a message's queue, its flow-control key …) is only known inside it.
+  Key layout (version 1, see redis-store.ts): P:m:<id> message hash; P:free / P:fcp:<key> pending by due;
+  P:leases active by lease end; P:qw:<queue> waiting by due; P:qready / P:fcready (see place_pending);
+  P:qs:<queue> slot holders; P:fca:<key> active per key; P:q:<queue> / P:fck:<key> settings; P:stats counts;
+  P:live unfinished by seq;
+  P:fin finished by time; P:ev:<n> + P:events + P:me:<id> the log;
+  P:d:<dlqId> + P:dlq (by seq) + P:dlqt (by time) the DLQ; P:dedup + P:dedupx dedup keys.
+  Sorted-set members are %012d(seq) .. id, so equal scores fall back to acceptance order. ]]
+local P = ARGV[1]
+local function k(...) return P .. ':' .. table.concat({ ... }, ':') end
+local function mem(seq, id) return string.format('%012d', tonumber(seq)) .. id end
+local function idof(member) return string.sub(member, 13) end
+local function num(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
+
+local function event(id, t, s, d, b)
+  local n = redis.call('INCR', k('eseq'))
+  local fields = { 't', t, 's', s, 'm', id }
+  if d and d ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = d end
+  if b and b ~= '' then fields[#fields + 1] = 'b'; fields[#fields + 1] = b end
+  redis.call('HSET', k('ev', n), unpack(fields))
+  redis.call('ZADD', k('events'), n, n)
+  redis.call('RPUSH', k('me', id), n)
+end
+
+-- A pending message is indexed by due time: per flow-control key, or in the free set.
+-- P:fcready and P:qready name the keys and queues that have messages pending or waiting, so claims and
+-- next-due visit only those instead of every key and queue ever made.
+local function place_pending(id, seq, due, fc)
+  if fc ~= '' then
+    redis.call('ZADD', k('fcp', fc), due, mem(seq, id))
+    redis.call('SADD', k('fcready'), fc)
+  else redis.call('ZADD', k('free'), due, mem(seq, id)) end
+end
+local function unplace_pending(id, seq, fc)
+  if fc ~= '' then
+    redis.call('ZREM', k('fcp', fc), mem(seq, id))
+    if redis.call('ZCARD', k('fcp', fc)) == 0 then redis.call('SREM', k('fcready'), fc) end
+  else redis.call('ZREM', k('free'), mem(seq, id)) end
+end
+local function place_waiting(id, seq, due, q)
+  redis.call('ZADD', k('qw', q), due, mem(seq, id))
+  redis.call('SADD', k('qready'), q)
+end
+local function unplace_waiting(id, seq, q)
+  redis.call('ZREM', k('qw', q), mem(seq, id))
+  if redis.call('ZCARD', k('qw', q)) == 0 then redis.call('SREM', k('qready'), q) end
+end
+
+local function count_state(state, delta)
+  if state == 'waiting' or state == 'pending' then redis.call('HINCRBY', k('stats'), 'pending', delta)
+  elseif state == 'active' then redis.call('HINCRBY', k('stats'), 'active', delta) end
+end
+
+-- Leaves every live index, its lease and its queue slot.
+local function finish(id, state, at)
+  local f = redis.call('HMGET', k('m', id), 'seq', 'state', 'fc', 'q', 'slot')
+  local seq, from, fc, q, slot = f[1], f[2], f[3] or '', f[4] or '', f[5] or ''
+  if from == 'waiting' then unplace_waiting(id, seq, q)
+  elseif from == 'pending' then unplace_pending(id, seq, fc)
+  elseif from == 'active' then
+    redis.call('ZREM', k('leases'), mem(seq, id))
+    if fc ~= '' then redis.call('SREM', k('fca', fc), id) end
+  end
+  if slot ~= '' then redis.call('SREM', k('qs', slot), id) end
+  count_state(from, -1)
+  redis.call('HSET', k('m', id), 'state', state, 'fin', at, 'lease', '', 'until', '', 'slot', '')
+  redis.call('ZREM', k('live'), id)
+  redis.call('ZADD', k('fin'), at, id)
+end
+
+local function cancel_now(id, at)
+  event(id, at, 'CANCEL_REQUESTED')
+  finish(id, 'canceled', at)
+  event(id, at, 'CANCELED')
+end
+
+-- A message's DLQ entry went away; with none left, purge may take it once its time comes (see purge.lua).
+local function release_dead_letter(owner)
+  if redis.call('HINCRBY', k('m', owner), 'dl', -1) <= 0 then
+    local fin = redis.call('HGET', k('m', owner), 'fin')
+    if fin and fin ~= '' then redis.call('ZADD', k('fin'), fin, owner) end
+  end
+end
+
+local function apply_fc_config(key, par, rate, period, at)
+  local h = k('fck', key)
+  if redis.call('EXISTS', h) == 0 then
+    redis.call('HSET', h, 'par', par, 'rate', rate, 'period', period, 'paused', '0', 'pp', '0', 'pr', '0',
+      'rc', '0', 'rps', '0', 'created', at, 'updated', at)
+    redis.call('SADD', k('fckeys'), key)
+    return
+  end
+  local pins = redis.call('HMGET', h, 'pp', 'pr')
+  if pins[1] ~= '1' then redis.call('HSET', h, 'par', par) end
+  if pins[2] ~= '1' then redis.call('HSET', h, 'rate', rate, 'period', period) end
+  redis.call('HSET', h, 'updated', at)
+end
+
+local function ensure_queue(name, at)
+  if redis.call('EXISTS', k('q', name)) == 0 then
+    redis.call('HSET', k('q', name), 'par', '1', 'paused', '0', 'created', at, 'updated', at)
+    redis.call('SADD', k('queues'), name)
+  end
+end
+
+-- One message to store takes MSG_ARGS arguments from position i:
+-- id, spec, body, notBefore, createdAt, queueName, queueSlot, fcKey, fcPar, fcRate, fcPeriod,
+-- dedupKey, dedupExpiresAt, origin, scheduleId, handoffEligible ('1'/'0').
+local MSG_ARGS = 16
+
+-- Stores one message (or finds its dedup holder). `offer` is a function(eligible) → leaseId, until or nil.
+-- Returns messageId, deduplicated ('1'/'0'), leaseId ('' when none), and the due time it may be claimed at.
+local function insert_message(i, at, offer)
+  local id, spec, body, due, created = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local q, slot, fc = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local dkey, dexp, origin, sched, eligible = ARGV[i + 11], ARGV[i + 12], ARGV[i + 13], ARGV[i + 14], ARGV[i + 15]
+  -- A repeat of a call whose reply was lost (the client retried) must not store the message twice.
+  if redis.call('EXISTS', k('m', id)) == 1 then return id, '0', '', nil end
+  if dkey ~= '' then
+    local holder = redis.call('HGET', k('dedup'), dkey)
+    if holder then
+      local sep = string.find(holder, '|', 1, true)
+      if tonumber(string.sub(holder, 1, sep - 1)) > tonumber(at) then
+        return string.sub(holder, sep + 1), '1', '', nil
+      end
+    end
+    redis.call('HSET', k('dedup'), dkey, dexp .. '|' .. id)
+    redis.call('ZADD', k('dedupx'), dexp, dkey)
+  end
+  if fc ~= '' then apply_fc_config(fc, ARGV[i + 8], ARGV[i + 9], ARGV[i + 10], at) end
+  local waits = q ~= '' and slot == ''
+  if waits then ensure_queue(q, at) end
+  local lease, untilAt = nil, nil
+  if not waits and fc == '' and slot == '' and eligible == '1' and offer then lease, untilAt = offer() end
+  local seq = redis.call('INCR', k('seq'))
+  local state = lease and 'active' or (waits and 'waiting' or 'pending')
+  redis.call('HSET', k('m', id), 'seq', seq, 'state', state, 'due', due, 'retried', '0', 'lease', lease or '',
+    'until', untilAt or '', 'cr', '0', 'fin', '', 'created', created, 'origin', origin, 'q', q, 'slot', slot,
+    'fc', fc, 'sched', sched, 'dl', '0', 'spec', spec, 'body', body)
+  if slot ~= '' then redis.call('SADD', k('qs', slot), id) end
+  if state == 'waiting' then place_waiting(id, seq, due, q)
+  elseif state == 'pending' then place_pending(id, seq, due, fc)
+  else redis.call('ZADD', k('leases'), untilAt, mem(seq, id)) end
+  redis.call('ZADD', k('live'), seq, id)
+  count_state(state, 1)
+  if sched ~= '' then redis.call('ZADD', k('sr', sched), seq, mem(seq, id)) end
+  event(id, at, 'CREATED')
+  if lease then
+    event(id, at, 'ACTIVE')
+    return id, '0', lease, nil
+  end
+  return id, '0', '', tonumber(due)
+end
+
+local function earliest(a, b)
+  if a == nil then return b end
+  if b == nil then return a end
+  return math.min(a, b)
+end
+
+-- Other nodes sleep until told; the payload is the earliest due time this transition knows of.
+local function notify(due)
+  if due ~= nil then redis.call('PUBLISH', k('work'), string.format('%d', due)) end
+end

@@ -1,0 +1,317 @@
+/** Queues, flow-control keys, URL groups and schedules on Redis: reads here, writes through their scripts. */
+import type { Redis } from 'ioredis';
+import type { FlowControlChange, FlowControlState } from '../../core/flow-control.js';
+import type { PublishOptions } from '../../core/publish-options.js';
+import type { QueueRecord, QueueSettings } from '../../core/queue.js';
+import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
+import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
+import type { EndpointRemoval } from '../port.js';
+import { optionalNumber, specFrom, toBuffer, type ResponseDetail } from './codec.js';
+import type { Scripts } from './scripts.js';
+
+type Row = (Buffer | null)[];
+const text = (value: Buffer | string | null | undefined): string => (value ?? '').toString();
+
+/** The template minus destination and body, which have their own fields. */
+interface StoredTemplate {
+  options: PublishOptions;
+  queueName?: string;
+  callerIp: string;
+}
+
+const SCHEDULE_FIELDS = ['cron', 'dest', 'tpl', 'body', 'paused', 'created', 'updated', 'next', 'last', 'ids', 'err'];
+
+function scheduleFrom(id: string, row: Row): ScheduleRecord | undefined {
+  const [cron, dest, tpl, body, paused, created, updated, next, last, ids, err] = row;
+  if (!cron || !tpl) return undefined;
+  const stored = JSON.parse(tpl.toString()) as StoredTemplate;
+  const bytes = body ?? Buffer.alloc(0);
+  const record: ScheduleRecord = {
+    scheduleId: id,
+    cron: cron.toString(),
+    template: {
+      destination: text(dest),
+      options: stored.options,
+      body: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      callerIp: stored.callerIp,
+    },
+    paused: text(paused) === '1',
+    createdAt: Number(text(created)),
+    updatedAt: Number(text(updated)),
+    lastMessageIds: JSON.parse(text(ids) || '[]') as string[],
+  };
+  if (stored.queueName !== undefined) record.template.queueName = stored.queueName;
+  const nextAt = optionalNumber(next);
+  if (nextAt !== undefined) record.nextAt = nextAt;
+  const lastAt = optionalNumber(last);
+  if (lastAt !== undefined) record.lastAt = lastAt;
+  if (err && err.length > 0) record.lastError = err.toString();
+  return record;
+}
+
+const RUN_STATES: Record<string, ScheduleRun['state']> = {
+  waiting: 'IN_PROGRESS',
+  pending: 'IN_PROGRESS',
+  active: 'IN_PROGRESS',
+  delivered: 'SUCCESS',
+  failed: 'FAIL',
+  canceled: 'CANCELED',
+};
+
+export class RedisTopology {
+  constructor(
+    private readonly redis: Redis,
+    private readonly scripts: Scripts,
+    private readonly key: (...parts: string[]) => string,
+  ) {}
+
+  private async exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+    return ((await pipeline.exec()) ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
+  }
+
+  // ── queues ──
+  async upsertQueue(settings: QueueSettings, at: number): Promise<void> {
+    const { name, parallelism, paused } = settings;
+    await this.scripts.run('queue-upsert', [name, String(parallelism), paused ? '1' : '0', String(at)]);
+  }
+
+  async setQueuePaused(name: string, paused: boolean, at: number): Promise<boolean> {
+    return (await this.scripts.run('queue-pause', [name, paused ? '1' : '0', String(at)])) === 1;
+  }
+
+  async deleteQueue(name: string, at: number): Promise<boolean> {
+    return (await this.scripts.run('queue-delete', [name, String(at)])) === 1;
+  }
+
+  async queues(names: string[]): Promise<QueueRecord[]> {
+    const pipeline = this.redis.pipeline();
+    for (const name of names) {
+      pipeline.hmget(this.key('q', name), 'par', 'paused', 'created', 'updated');
+      pipeline.zcard(this.key('qw', name));
+      pipeline.scard(this.key('qs', name));
+    }
+    const results = await this.exec(pipeline);
+    const out: QueueRecord[] = [];
+    names.forEach((name, index) => {
+      const [par, paused, created, updated] = results[index * 3] as (string | null)[];
+      if (par === null || par === undefined) return;
+      out.push({
+        name,
+        parallelism: Number(par),
+        paused: paused === '1',
+        lag: (results[index * 3 + 1] as number) + (results[index * 3 + 2] as number),
+        createdAt: Number(created),
+        updatedAt: Number(updated),
+      });
+    });
+    return out;
+  }
+
+  async listQueues(): Promise<QueueRecord[]> {
+    return this.queues((await this.redis.smembers(this.key('queues'))).sort());
+  }
+
+  // ── flow control ──
+  async flowControls(keys: string[], now: number): Promise<FlowControlState[]> {
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) {
+      pipeline.hmget(this.key('fck', key), 'par', 'rate', 'period', 'paused', 'pp', 'pr', 'rc', 'rps');
+      pipeline.zcount(this.key('fcp', key), '-inf', now);
+      pipeline.scard(this.key('fca', key));
+    }
+    const results = await this.exec(pipeline);
+    const out: FlowControlState[] = [];
+    keys.forEach((key, index) => {
+      const [par, rate, period, paused, pp, pr, rc, rps] = results[index * 3] as (string | null)[];
+      if (period === null || period === undefined) return;
+      const windowOver = now >= Number(rps) + Number(period);
+      const state: FlowControlState = {
+        key,
+        waitListSize: results[index * 3 + 1] as number,
+        parallelismCount: results[index * 3 + 2] as number,
+        rateCount: windowOver ? 0 : Number(rc),
+        periodMs: Number(period),
+        ratePeriodStart: Number(rps),
+        paused: paused === '1',
+        pinnedParallelism: pp === '1',
+        pinnedRate: pr === '1',
+      };
+      const parallelism = optionalNumber(par);
+      if (parallelism !== undefined) state.parallelism = parallelism;
+      const limit = optionalNumber(rate);
+      if (limit !== undefined) state.rate = limit;
+      out.push(state);
+    });
+    return out;
+  }
+
+  async listFlowControls(now: number): Promise<FlowControlState[]> {
+    return this.flowControls((await this.redis.smembers(this.key('fckeys'))).sort(), now);
+  }
+
+  async changeFlowControl(key: string, change: FlowControlChange, at: number): Promise<boolean> {
+    const args = [key, change.kind, String(at)];
+    const optional = (value: number | undefined): string => (value === undefined ? '' : String(value));
+    if (change.kind === 'pin') {
+      args.push(optional(change.parallelism), optional(change.rate), optional(change.periodMs));
+    }
+    if (change.kind === 'unpin') args.push(change.parallelism ? '1' : '0', change.rate ? '1' : '0');
+    return (await this.scripts.run('flow-control-change', args)) === 1;
+  }
+
+  // ── URL groups ──
+  async addEndpoints(group: string, endpoints: Endpoint[], at: number): Promise<void> {
+    const plain = endpoints.map((e) => (e.name === undefined ? { url: e.url } : { name: e.name, url: e.url }));
+    await this.scripts.run('url-group-add', [group, String(at), JSON.stringify(plain)]);
+  }
+
+  async removeEndpoints(
+    group: string,
+    endpoints: EndpointSelector[],
+    at: number,
+  ): Promise<EndpointRemoval | undefined> {
+    const plain = endpoints.map((e) => ({
+      ...(e.name !== undefined && { name: e.name }),
+      ...(e.url !== undefined && { url: e.url }),
+    }));
+    const answer = (await this.scripts.run('url-group-remove', [group, String(at), JSON.stringify(plain)])) as (
+      | string
+      | number
+    )[];
+    if (answer[0] === 'unknown') return undefined;
+    if (answer[0] === 'notFound') return { notFound: endpoints[Number(answer[1])]! };
+    return { removed: Number(answer[1]), groupDeleted: answer[2] === '1' };
+  }
+
+  async urlGroups(names: string[]): Promise<UrlGroup[]> {
+    const pipeline = this.redis.pipeline();
+    for (const name of names) pipeline.hmget(this.key('g', name), 'created', 'updated', 'eps');
+    const results = await this.exec(pipeline);
+    const out: UrlGroup[] = [];
+    names.forEach((name, index) => {
+      const [created, updated, eps] = results[index] as (string | null)[];
+      if (!eps) return;
+      const parsed = JSON.parse(eps) as unknown;
+      const endpoints = (Array.isArray(parsed) ? parsed : []).map((e: { name?: string; url: string }): Endpoint =>
+        e.name === undefined ? { url: e.url } : { name: e.name, url: e.url },
+      );
+      out.push({ name, endpoints, createdAt: Number(created), updatedAt: Number(updated) });
+    });
+    return out;
+  }
+
+  async listUrlGroups(): Promise<UrlGroup[]> {
+    return this.urlGroups((await this.redis.smembers(this.key('groups'))).sort());
+  }
+
+  async deleteUrlGroup(name: string): Promise<boolean> {
+    const [[, deleted]] = (await this.redis.multi().del(this.key('g', name)).srem(this.key('groups'), name).exec()) as [
+      [Error | null, number],
+    ];
+    return deleted > 0;
+  }
+
+  // ── schedules ──
+  async saveSchedule(definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void> {
+    const { template } = definition;
+    const stored: StoredTemplate = { options: template.options, callerIp: template.callerIp };
+    if (template.queueName !== undefined) stored.queueName = template.queueName;
+    await this.scripts.run('schedule-save', [
+      definition.scheduleId,
+      definition.cron,
+      template.destination,
+      JSON.stringify(stored),
+      toBuffer(template.body),
+      nextAt === undefined ? '' : String(nextAt),
+      String(at),
+    ]);
+  }
+
+  async schedules(ids: string[]): Promise<ScheduleRecord[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmgetBuffer(this.key('s', id), ...SCHEDULE_FIELDS);
+    const results = await this.exec(pipeline);
+    return ids.flatMap((id, index) => scheduleFrom(id, results[index] as Row) ?? []);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return this.schedules(await this.redis.zrange(this.key('schedules'), '0', '-1'));
+  }
+
+  async schedulesTargeting(group: string): Promise<string[]> {
+    return (await this.redis.smembers(this.key('sdest', group))).sort();
+  }
+
+  async deleteSchedule(scheduleId: string): Promise<boolean> {
+    return (await this.scripts.run('schedule-delete', [scheduleId])) === 1;
+  }
+
+  async setSchedulePaused(
+    scheduleId: string,
+    paused: boolean,
+    nextAt: number | undefined,
+    at: number,
+  ): Promise<boolean> {
+    const next = nextAt === undefined ? '' : String(nextAt);
+    return (await this.scripts.run('schedule-pause', [scheduleId, paused ? '1' : '0', next, String(at)])) === 1;
+  }
+
+  async dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return this.schedules(await this.redis.zrangebyscore(this.key('snext'), '-inf', now, 'LIMIT', 0, limit));
+  }
+
+  async nextScheduleAt(): Promise<number | undefined> {
+    const first = await this.redis.zrange(this.key('snext'), '0', '0', 'WITHSCORES');
+    return first.length > 1 ? Number(first[1]) : undefined;
+  }
+
+  async listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]> {
+    // Members are %012d(seq) .. messageId (see lib.lua).
+    const members = await this.redis.zrevrange(this.key('sr', scheduleId), 0, count - 1);
+    const ids = members.map((member) => member.slice(12));
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      pipeline.hmget(this.key('m', id), 'state', 'created', 'fin', 'retried', 'spec');
+      pipeline.lrange(this.key('me', id), 0, -1);
+    }
+    const results = await this.exec(pipeline);
+    const eventsPipeline = this.redis.pipeline();
+    const eventCounts = ids.map((_, index) => {
+      const seqs = results[index * 2 + 1] as string[];
+      for (const seq of seqs) eventsPipeline.hmget(this.key('ev', seq), 's', 'd');
+      return seqs.length;
+    });
+    const events = (await this.exec(eventsPipeline)) as (string | null)[][];
+    let offset = 0;
+    const runs: ScheduleRun[] = [];
+    ids.forEach((id, index) => {
+      const [state, created, fin, retried, specJson] = results[index * 2] as (string | null)[];
+      const own = events.slice(offset, offset + eventCounts[index]!);
+      offset += eventCounts[index]!;
+      if (!state || !specJson) return;
+      const spec = specFrom(specJson, null);
+      const run: ScheduleRun = {
+        messageId: id,
+        url: spec.url,
+        trigger: spec.scheduleTrigger === 'manual' ? 'manual' : 'cron',
+        state: RUN_STATES[state] ?? 'IN_PROGRESS',
+        createdAt: Number(created),
+        retried: Number(retried),
+      };
+      const finishedAt = optionalNumber(fin);
+      if (finishedAt !== undefined) run.finishedAt = finishedAt;
+      const lastAttempt = own.reverse().find(([s]) => s === 'DELIVERED' || s === 'ERROR');
+      if (lastAttempt?.[1]) {
+        const detail = JSON.parse(lastAttempt[1]) as ResponseDetail;
+        if (detail.status !== undefined) run.responseStatus = detail.status;
+        if (detail.durationMs !== undefined) run.durationMs = detail.durationMs;
+        if (detail.error !== undefined) run.error = detail.error;
+      }
+      runs.push(run);
+    });
+    return runs;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The store contract on the Redis store: one key prefix per test file (removed at the end with
+ * SCAN + UNLINK), and a fresh prefix under it per case, so cases never see each other's keys.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { newMessageId } from '../../src/core/ids.js';
+import type { MessageSpec } from '../../src/core/message.js';
+import { LAYOUT_VERSION, RedisStore } from '../../src/store/redis/redis-store.js';
+import { REDIS_URL, unavailable } from '../helpers/services.js';
+import { runStoreContract } from './store-contract.js';
+
+const fileprefix = `courier_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+const skipReason = await unavailable('Redis', REDIS_URL);
+
+async function dropKeys(match: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  for await (const keys of redis.scanStream({ match, count: 1000 })) {
+    if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
+  }
+  await redis.quit();
+}
+
+if (skipReason) {
+  it('RedisStore contract', { skip: skipReason }, () => undefined);
+} else {
+  let cases = 0;
+  after(() => dropKeys(`${fileprefix}:*`));
+  runStoreContract('RedisStore', async () => {
+    const prefix = `${fileprefix}:c${++cases}`;
+    let current = await RedisStore.open({ url: REDIS_URL, prefix });
+    return {
+      store: current,
+      // Another process would open its own connection on the same keys, with the old one gone.
+      reopen: async () => {
+        await current.close();
+        current = await RedisStore.open({ url: REDIS_URL, prefix });
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        await dropKeys(`${prefix}:*`);
+      },
+    };
+  });
+}
+
+const T = 1_700_000_000_000;
+
+function message(overrides: Partial<MessageSpec> = {}): MessageSpec {
+  return {
+    messageId: newMessageId(),
+    kind: 'message',
+    url: 'https://dest.example/hook',
+    method: 'POST',
+    headers: {},
+    body: new TextEncoder().encode('x'),
+    maxRetries: 0,
+    labels: [],
+    createdAt: T,
+    notBefore: T,
+    callerIp: '203.0.113.7',
+    ...overrides,
+  };
+}
+
+/** What the port cannot show with one store: several nodes (connections) sharing one prefix. */
+describe('RedisStore shared by several nodes', { skip: skipReason }, () => {
+  let cases = 0;
+  const nodes = async (count: number): Promise<{ stores: RedisStore[]; prefix: string }> => {
+    const prefix = `${fileprefix}:n${++cases}`;
+    const stores: RedisStore[] = [];
+    for (let i = 0; i < count; i++) stores.push(await RedisStore.open({ url: REDIS_URL, prefix }));
+    return { stores, prefix };
+  };
+  const closeAll = (stores: RedisStore[]): Promise<unknown> => Promise.all(stores.map((store) => store.close()));
+
+  it('tells a watching node about work another node enqueued, with its due time', async () => {
+    const { stores: [a, b] } = await nodes(2);
+    const heard: number[] = [];
+    const stop = await a!.watchWork((dueAt) => heard.push(dueAt));
+    await b!.enqueue([{ spec: message({ notBefore: T + 5_000 }) }], T);
+    for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(heard, [T + 5_000]);
+    await stop();
+    await closeAll([a!, b!]);
+  });
+
+  it('never leases one message to two nodes claiming at once', async () => {
+    const { stores } = await nodes(4);
+    const specs = Array.from({ length: 40 }, () => message());
+    await stores[0]!.enqueue(specs.map((spec) => ({ spec })), T);
+    const claims = await Promise.all(stores.map((store) => store.claimDue({ now: T, limit: 15, leaseMs: 30_000 })));
+    const claimed = claims.flat().map((c) => c.spec.messageId);
+    assert.equal(new Set(claimed).size, claimed.length, 'no message claimed twice');
+    assert.deepEqual([...claimed].sort(), specs.map((s) => s.messageId).sort());
+    await closeAll(stores);
+  });
+
+  it('keeps a queue within its parallelism and a key within its parallelism across nodes', async () => {
+    const { stores } = await nodes(3);
+    await stores[0]!.upsertQueue({ name: 'q', parallelism: 2, paused: false }, T);
+    const queued = Array.from({ length: 6 }, () => ({ spec: message({ queueName: 'q' }) }));
+    const keyed = Array.from({ length: 6 }, () => ({ spec: message({ flowControl: { key: 'k', parallelism: 3 } }) }));
+    await stores[1]!.enqueue([...queued, ...keyed], T);
+    const claims = await Promise.all(stores.map((store) => store.claimDue({ now: T, limit: 10, leaseMs: 30_000 })));
+    const specs = claims.flat().map((c) => c.spec);
+    assert.equal(specs.filter((s) => s.queueName === 'q').length, 2);
+    assert.equal(specs.filter((s) => s.flowControl?.key === 'k').length, 3);
+    await closeAll(stores);
+  });
+
+  it('refuses to open a key layout newer than it knows', async () => {
+    const prefix = `${fileprefix}:layout`;
+    const redis = new Redis(REDIS_URL);
+    await redis.set(`${prefix}:layout`, String(LAYOUT_VERSION + 1));
+    await redis.quit();
+    await assert.rejects(RedisStore.open({ url: REDIS_URL, prefix }), /layout version/);
+  });
+});
