@@ -13,7 +13,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
 const SHARED_STORES = { postgres: ['127.0.0.1', 5432], redis: ['127.0.0.1', 6379] };
-const DEFAULT_STORES = 'sqlite';
+const DEFAULT_STORES = 'sqlite,postgres,redis';
 
 function findTests(dir) {
   const found = [];

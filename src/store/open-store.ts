@@ -12,7 +12,9 @@ export async function openStore(location: StoreLocation): Promise<Store> {
       const { RedisStore } = await import('./redis/redis-store.js');
       return RedisStore.open({ url: location.url, prefix: location.prefix });
     }
-    case 'postgres':
-      throw new Error(`COURIER_STORE: the ${location.kind} store is not available in this build yet`);
+    case 'postgres': {
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
+      return PostgresStore.open(location.schema === undefined ? { url: location.url } : { url: location.url, schema: location.schema });
+    }
   }
 }

@@ -2,7 +2,7 @@
 import type { DeadLetter, LogEvent } from '../../core/message.js';
 import type { DeadLetterSelection, EventQuery, Page } from '../port.js';
 import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
-import { deadLetterFromRow, eventFromRow, type DeadLetterRow, type EventRow } from './rows.js';
+import { deadLetterFromRow, eventFromRow, type DeadLetterRow, type EventRow } from '../rows.js';
 import type { Sql } from './sql.js';
 
 const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];

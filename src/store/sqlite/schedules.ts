@@ -2,7 +2,7 @@
 import type { PublishOptions } from '../../core/publish-options.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Sql } from './sql.js';
-import type { ResponseDetail } from './rows.js';
+import type { ResponseDetail } from '../rows.js';
 
 interface ScheduleRow {
   id: string;

@@ -45,7 +45,7 @@ import { SqliteQueues } from './queues.js';
 import { SqliteSchedules } from './schedules.js';
 import { Sql } from './sql.js';
 import { SqliteUrlGroups } from './url-groups.js';
-import { responseBodyColumn, responseDetail, specColumns, specFromRow } from './rows.js';
+import { responseBodyColumn, responseDetail, specColumns, specFromRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */

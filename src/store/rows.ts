@@ -1,6 +1,6 @@
-/** Conversions between the port's types and SQLite rows. */
-import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../../core/message.js';
-import { urlParts } from '../../core/message.js';
+/** Conversions between the port's types and stored rows, shared by the SQL adapters (SQLite, PostgreSQL). */
+import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../core/message.js';
+import { urlParts } from '../core/message.js';
 
 type StoredSpec = Omit<MessageSpec, 'body'>;
 
