@@ -89,12 +89,20 @@ export interface ServingCourier extends MainProcess {
   output(): string;
 }
 
-/** Spawns `src/main.ts` on `dataDir` and `port` with `token` and waits until it serves; logs at warn level. */
-export async function spawnServingCourier(dataDir: string, port: number, token: string): Promise<ServingCourier> {
+/**
+ * Spawns `src/main.ts` on `dataDir` and `port` with `token` and waits until it serves; logs at warn level.
+ * `extraEnv` adds to (or overrides) that environment, e.g. `COURIER_STORE` and `COURIER_LEASE` for a node of a cluster.
+ */
+export async function spawnServingCourier(
+  dataDir: string,
+  port: number,
+  token: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ServingCourier> {
   // Only the tail is kept: warn-level lines can be many.
   let output = '';
   const main = spawnMain(
-    { PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, QSTASH_TOKEN: token, COURIER_LOG_LEVEL: 'warn' },
+    { PORT: String(port), HOST: '127.0.0.1', COURIER_DATA_DIR: dataDir, QSTASH_TOKEN: token, COURIER_LOG_LEVEL: 'warn', ...extraEnv },
     (chunk) => {
       output = (output + chunk.toString()).slice(-64 * 1024);
     },
