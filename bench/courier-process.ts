@@ -1,7 +1,8 @@
 /**
  * Starts and stops a Courier server for one measurement. Each start gets a
- * fresh data directory, so no backlog, retry or database growth from one
- * measurement can slow down the next.
+ * fresh data directory and a fresh store (bench/stores.ts), so no backlog,
+ * retry or database growth from one measurement can slow down the next.
+ * CourierCluster starts several nodes on one shared store.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { OutputTail, exited, freePort, registerTempDir, removeTempDir, sleep, spawnManaged, stopChild } from './processes.js';
+import { createFreshStore, type FreshStore, type StoreKind } from './stores.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
@@ -28,6 +30,21 @@ export function courierEntryExists(): boolean {
   return existsSync(ENTRY);
 }
 
+/** What every node of one cluster must share: the token clients use and the keys deliveries are signed with. */
+export interface Identity {
+  token: string;
+  currentSigningKey: string;
+  nextSigningKey: string;
+}
+
+function newIdentity(): Identity {
+  return {
+    token: `bench_${randomBytes(12).toString('hex')}`,
+    currentSigningKey: `sig_current_${randomBytes(8).toString('hex')}`,
+    nextSigningKey: `sig_next_${randomBytes(8).toString('hex')}`,
+  };
+}
+
 export class CourierProcess {
   private constructor(
     private readonly child: ChildProcess,
@@ -35,32 +52,48 @@ export class CourierProcess {
     private readonly dataDir: string,
     readonly port: number,
     readonly token: string,
+    /** dropped on stop() when this process owns it; a cluster drops its own */
+    private readonly ownedStore: FreshStore | undefined,
   ) {}
 
-  static async start(): Promise<CourierProcess> {
+  /** One node on a fresh store of `kind`, dropped when it stops. */
+  static async start(kind: StoreKind = 'sqlite'): Promise<CourierProcess> {
+    const store = await createFreshStore(kind);
+    try {
+      return await CourierProcess.launch(store, newIdentity(), true);
+    } catch (error) {
+      await store.drop();
+      throw error;
+    }
+  }
+
+  static async launch(store: FreshStore, identity: Identity, ownsStore: boolean): Promise<CourierProcess> {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'courier-bench-'));
     registerTempDir(dataDir);
-    const token = `bench_${randomBytes(12).toString('hex')}`;
     const output = new OutputTail();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      COURIER_DATA_DIR: dataDir,
+      QSTASH_TOKEN: identity.token,
+      QSTASH_CURRENT_SIGNING_KEY: identity.currentSigningKey,
+      QSTASH_NEXT_SIGNING_KEY: identity.nextSigningKey,
+      COURIER_LOG_LEVEL: 'warn',
+    };
+    // An inherited COURIER_STORE must not redirect a SQLite measurement.
+    delete env.COURIER_STORE;
+    if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
     const child = spawnManaged(process.execPath, ['--import', 'tsx', ENTRY], {
       cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        COURIER_DATA_DIR: dataDir,
-        QSTASH_TOKEN: token,
-        QSTASH_CURRENT_SIGNING_KEY: `sig_current_${randomBytes(8).toString('hex')}`,
-        QSTASH_NEXT_SIGNING_KEY: `sig_next_${randomBytes(8).toString('hex')}`,
-        COURIER_LOG_LEVEL: 'warn',
-      },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     // Kept, not printed: shown only if this Courier fails a measurement.
     child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
     child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
 
-    const courier = new CourierProcess(child, output, dataDir, port, token);
+    const courier = new CourierProcess(child, output, dataDir, port, identity.token, ownsStore ? store : undefined);
     try {
       await courier.waitUntilHealthy();
     } catch (error) {
@@ -108,6 +141,7 @@ export class CourierProcess {
   async stop(): Promise<void> {
     await stopChild(this.child);
     removeTempDir(this.dataDir);
+    await this.ownedStore?.drop();
   }
 
   private async waitUntilHealthy(): Promise<void> {
@@ -128,5 +162,45 @@ export class CourierProcess {
       await sleep(100);
     }
     throw new Error(`Courier not healthy within ${READY_TIMEOUT_MS / 1000} s (last: ${lastError})\n${this.describe()}`);
+  }
+}
+
+/**
+ * `nodes` Courier processes on one fresh store, sharing token and signing
+ * keys, as a user would run them behind a load balancer. Started one after
+ * the other, so the first applies the migrations alone.
+ */
+export class CourierCluster {
+  private constructor(
+    readonly store: FreshStore,
+    readonly nodes: CourierProcess[],
+  ) {}
+
+  static async start(kind: StoreKind, nodes: number): Promise<CourierCluster> {
+    if (nodes > 1 && kind === 'sqlite') throw new Error('several Courier nodes need a shared store: use --store postgres or --store redis');
+    const store = await createFreshStore(kind);
+    const cluster = new CourierCluster(store, []);
+    const identity = newIdentity();
+    try {
+      for (let i = 0; i < nodes; i++) cluster.nodes.push(await CourierProcess.launch(store, identity, false));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  get token(): string {
+    return this.nodes[0]!.token;
+  }
+
+  describe(): string {
+    const where = this.store.name === undefined ? this.store.kind : `${this.store.kind} ${this.store.name}`;
+    return [`store: ${where}`, ...this.nodes.map((node, i) => `node ${i + 1}: ${node.describe()}`)].join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+    await this.store.drop();
   }
 }

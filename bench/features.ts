@@ -32,6 +32,7 @@ import {
   type ScheduleSample,
 } from './report.js';
 import type { SinkProcess } from './sink-process.js';
+import type { StoreKind } from './stores.js';
 import { formatFixed, formatInteger, percentile } from './stats.js';
 
 /** Requests the runner keeps in flight in every feature scenario, and the C of the main ceiling. */
@@ -59,6 +60,8 @@ const PROBE_EVERY_MS = 100;
 const CEILING_MIN_MESSAGES = { 'ceiling-c32': 10_000, 'ceiling-c1': 2_000 } as const;
 
 export interface FeatureConfig {
+  /** the store every feature scenario's Courier runs on (a single node) */
+  store: StoreKind;
   scenarios: FeatureScenarioId[];
   /** messages per throughput measurement: ceiling C=32, queue-p32, fan-out deliveries */
   n: number;
@@ -145,7 +148,7 @@ async function settledLag(courier: CourierProcess, queueName: string): Promise<n
 async function measureQueue(sink: SinkProcess, config: FeatureConfig, run: number, parallelism: 1 | 32): Promise<DeliverySample> {
   const scenario = parallelism === 1 ? 'queue-p1' : 'queue-p32';
   const messages = parallelism === 1 ? config.queueP1Messages : config.n;
-  const courier = await CourierProcess.start();
+  const courier = await CourierProcess.start(config.store);
   try {
     const tag = `${scenario}-r${run}`;
     const queueName = `bench-p${parallelism}`;
@@ -184,7 +187,7 @@ async function measureQueue(sink: SinkProcess, config: FeatureConfig, run: numbe
 async function measureFanout(sink: SinkProcess, config: FeatureConfig, run: number): Promise<DeliverySample> {
   const messages = Math.ceil(config.n / FANOUT_ENDPOINTS);
   const deliveries = messages * FANOUT_ENDPOINTS;
-  const courier = await CourierProcess.start();
+  const courier = await CourierProcess.start(config.store);
   try {
     const tag = `fanout-r${run}`;
     // Distinct paths `/sink/f/<k>`: the sink counts a message once per endpoint index k.
@@ -382,7 +385,7 @@ export async function measureSchedules(sink: SinkProcess, config: FeatureConfig,
   const count = config.schedules;
   const tag = `sched-r${run}`;
   try {
-    const courier = await CourierProcess.start();
+    const courier = await CourierProcess.start(config.store);
     try {
       // Until the tick is known, every arrival counts as early: a schedule must not fire on creation.
       await sink.reset(tag, count, { key: 'path', window: { from: Number.MAX_SAFE_INTEGER, to: Number.MAX_SAFE_INTEGER } });

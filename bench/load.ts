@@ -155,6 +155,31 @@ export class BatchPublishTarget implements Target {
   }
 }
 
+/**
+ * Several nodes behind one client, as a round-robin load balancer would
+ * spread them: request k goes to node k mod n. With C requests in flight
+ * each node has about C/n.
+ */
+export class RoundRobinTarget implements Target {
+  readonly unitSize: number;
+  private next = 0;
+
+  constructor(private readonly targets: Target[]) {
+    if (targets.length === 0) throw new Error('RoundRobinTarget needs at least one target');
+    this.unitSize = targets[0]!.unitSize;
+  }
+
+  send(run: string, first: number, count: number, sentAt: number): Promise<void> {
+    const target = this.targets[this.next]!;
+    this.next = (this.next + 1) % this.targets.length;
+    return target.send(run, first, count, sentAt);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.targets.map((t) => t.close()));
+  }
+}
+
 export interface SendTimes {
   /** preciseNow() just before the first request */
   firstSendAt: number;

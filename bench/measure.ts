@@ -1,5 +1,4 @@
 /** One measurement phase, shared by the core scenarios (run.ts) and the feature scenarios (features.ts). */
-import type { CourierProcess } from './courier-process.js';
 import type { SendTimes } from './load.js';
 import type { ResetRequest, SinkStats } from './protocol.js';
 import type { SinkProcess } from './sink-process.js';
@@ -9,6 +8,11 @@ export const STALL_TIMEOUT_MS = 45_000;
 
 export function log(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** Whatever moves the messages (a Courier, a cluster, a pg-boss worker): its recent output explains a failure. */
+export interface Describable {
+  describe(): string;
 }
 
 export interface DeliverOptions {
@@ -24,7 +28,7 @@ export interface DeliverOptions {
  */
 export async function deliver<T extends SendTimes>(
   sink: SinkProcess,
-  courier: CourierProcess | undefined,
+  courier: Describable | undefined,
   runId: string,
   expected: number,
   send: () => Promise<T>,

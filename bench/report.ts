@@ -4,13 +4,33 @@ import { availableParallelism, cpus, platform, arch, release, totalmem } from 'n
 import { dirname } from 'node:path';
 import { formatFixed, formatInteger, medianOf } from './stats.js';
 
-export type ScenarioId = 'a' | 'b' | 'c';
+export type ScenarioId = 'a' | 'b' | 'c' | 'pgboss' | 'pgboss-batch';
 
 export const SCENARIO_LABELS: Record<ScenarioId, string> = {
   a: '(a) direct → sink (ceiling)',
   b: '(b) single publish via Courier',
   c: '(c) batch publish via Courier',
+  pgboss: '(p) pg-boss send → worker → sink',
+  'pgboss-batch': '(q) pg-boss insert → worker → sink',
 };
+
+/** The Courier scenario a pg-boss scenario is compared with. */
+export const PGBOSS_COUNTERPART = { pgboss: 'b', 'pgboss-batch': 'c' } as const satisfies Partial<Record<ScenarioId, ScenarioId>>;
+
+export function isPgBoss(scenario: ScenarioId): scenario is 'pgboss' | 'pgboss-batch' {
+  return scenario === 'pgboss' || scenario === 'pgboss-batch';
+}
+
+/** Whether the scenario goes through Courier (and so has a store and a node count). */
+export function viaCourier(scenario: ScenarioId): boolean {
+  return scenario === 'b' || scenario === 'c';
+}
+
+/** "(b) single publish via Courier — postgres, 2 nodes"; the store is named on every Courier row. */
+export function scenarioLabel(scenario: ScenarioId, store: string, nodes: number): string {
+  if (!viaCourier(scenario)) return SCENARIO_LABELS[scenario];
+  return `${SCENARIO_LABELS[scenario]} — ${store}${nodes > 1 ? `, ${nodes} nodes` : ''}`;
+}
 
 interface SampleBase {
   scenario: ScenarioId;
@@ -18,6 +38,10 @@ interface SampleBase {
   messages: number;
   /** messages per request */
   unitSize: number;
+  /** Courier nodes sharing the store and the load (1 for the ceiling and pg-boss) */
+  nodes: number;
+  /** COURIER_STORE kind for Courier scenarios; "postgres" for pg-boss; "none" for the ceiling */
+  store: string;
   /** messages ÷ (last arrival at the sink − first send), per second */
   deliveredPerSec: number;
   duplicates: number;
@@ -35,6 +59,10 @@ export interface ThroughputSample extends SampleBase {
   acceptedPerSec: number;
   /** this run's delivered rate ÷ the ceiling's at the same C in the same run */
   ratioToCeiling: number | undefined;
+  /** pg-boss only: the Courier counterpart ((b) or (c), fewest nodes) at the same C in the same run ÷ this */
+  courierOverPgBoss?: number;
+  /** pg-boss only: that Courier counterpart's delivered msgs/s */
+  courierPerSec?: number;
 }
 
 export interface LatencySample extends SampleBase {
@@ -151,6 +179,7 @@ export interface SummaryRow {
   scenario: ScenarioId;
   kind: 'throughput' | 'latency';
   label: string;
+  nodes: number;
   /** C for throughput rows, the connection-pool size for latency rows */
   concurrency: number;
   /** requests in flight, if it differs from C */
@@ -181,46 +210,101 @@ export function machineInfo(): MachineInfo {
 }
 
 /** Medians across runs. Ratios are medians of per-run ratios, each against the same run's ceiling. */
-export function summarize(samples: Sample[], scenarios: ScenarioId[], concurrency: number[]): SummaryRow[] {
+export function summarize(samples: Sample[], scenarios: ScenarioId[], concurrency: number[], nodeCounts: number[], store: string): SummaryRow[] {
   const rows: SummaryRow[] = [];
+  const variants = (scenario: ScenarioId) => (viaCourier(scenario) ? nodeCounts : [1]);
   for (const c of concurrency) {
     for (const scenario of scenarios) {
-      const group = samples.filter(
-        (s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === scenario && s.concurrency === c,
-      );
+      for (const nodes of variants(scenario)) {
+        const group = samples.filter(
+          (s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === scenario && s.concurrency === c && s.nodes === nodes,
+        );
+        if (group.length === 0) continue;
+        const requestConcurrency = group[0]!.requestConcurrency;
+        rows.push({
+          scenario,
+          kind: 'throughput',
+          label: scenarioLabel(scenario, store, nodes) + (group[0]!.unitSize > 1 ? ` ×${group[0]!.unitSize}` : ''),
+          nodes,
+          concurrency: c,
+          ...(requestConcurrency !== c ? { requestConcurrency } : {}),
+          msgsPerSec: medianOf(group.map((s) => s.deliveredPerSec)),
+          ratioToCeiling: medianOf(group.map((s) => s.ratioToCeiling)),
+          p50Ms: undefined,
+          p99Ms: undefined,
+          runs: group.length,
+        });
+      }
+    }
+  }
+  for (const scenario of scenarios) {
+    for (const nodes of variants(scenario)) {
+      const group = samples.filter((s): s is LatencySample => s.kind === 'latency' && s.scenario === scenario && s.nodes === nodes);
       if (group.length === 0) continue;
-      const requestConcurrency = group[0]!.requestConcurrency;
+      const first = group[0]!;
       rows.push({
         scenario,
-        kind: 'throughput',
-        label: SCENARIO_LABELS[scenario] + (group[0]!.unitSize > 1 ? ` ×${group[0]!.unitSize}` : ''),
-        concurrency: c,
-        ...(requestConcurrency !== c ? { requestConcurrency } : {}),
+        kind: 'latency',
+        label: `${scenarioLabel(scenario, store, nodes).replace(' (ceiling)', '')}${first.unitSize > 1 ? ` ×${first.unitSize}` : ''} @ ${formatInteger(first.offeredPerSec)} msgs/s`,
+        nodes,
+        concurrency: first.connections,
         msgsPerSec: medianOf(group.map((s) => s.deliveredPerSec)),
-        ratioToCeiling: medianOf(group.map((s) => s.ratioToCeiling)),
-        p50Ms: undefined,
-        p99Ms: undefined,
+        ratioToCeiling: undefined,
+        p50Ms: medianOf(group.map((s) => s.p50Ms)),
+        p99Ms: medianOf(group.map((s) => s.p99Ms)),
         runs: group.length,
       });
     }
   }
-  for (const scenario of scenarios) {
-    const group = samples.filter((s): s is LatencySample => s.kind === 'latency' && s.scenario === scenario);
-    if (group.length === 0) continue;
-    const first = group[0]!;
-    rows.push({
-      scenario,
-      kind: 'latency',
-      label: `${SCENARIO_LABELS[scenario].replace(' (ceiling)', '')}${first.unitSize > 1 ? ` ×${first.unitSize}` : ''} @ ${formatInteger(first.offeredPerSec)} msgs/s`,
-      concurrency: first.connections,
-      msgsPerSec: medianOf(group.map((s) => s.deliveredPerSec)),
-      ratioToCeiling: undefined,
-      p50Ms: medianOf(group.map((s) => s.p50Ms)),
-      p99Ms: medianOf(group.map((s) => s.p99Ms)),
-      runs: group.length,
-    });
+  return rows;
+}
+
+export interface PgBossRow {
+  scenario: 'pgboss' | 'pgboss-batch';
+  concurrency: number;
+  pgBossPerSec: number | undefined;
+  pgBossRatioToCeiling: number | undefined;
+  courierScenario: ScenarioId;
+  courierPerSec: number | undefined;
+  /** median of per-run (Courier ÷ pg-boss) */
+  courierOverPgBoss: number | undefined;
+  runs: number;
+}
+
+/** pg-boss next to its Courier counterpart, per C; only where both ran. */
+export function summarizePgBoss(samples: Sample[], concurrency: number[]): PgBossRow[] {
+  const rows: PgBossRow[] = [];
+  for (const c of concurrency) {
+    for (const scenario of ['pgboss', 'pgboss-batch'] as const) {
+      const group = samples.filter((s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === scenario && s.concurrency === c);
+      if (group.length === 0) continue;
+      rows.push({
+        scenario,
+        concurrency: c,
+        pgBossPerSec: medianOf(group.map((s) => s.deliveredPerSec)),
+        pgBossRatioToCeiling: medianOf(group.map((s) => s.ratioToCeiling)),
+        courierScenario: PGBOSS_COUNTERPART[scenario],
+        courierPerSec: medianOf(group.map((s) => s.courierPerSec)),
+        courierOverPgBoss: medianOf(group.map((s) => s.courierOverPgBoss)),
+        runs: group.length,
+      });
+    }
   }
   return rows;
+}
+
+export function pgBossTable(rows: PgBossRow[], courierLabel: (scenario: ScenarioId) => string): string {
+  const lines = [
+    '| pg-boss scenario | C | pg-boss msgs/s | pg-boss ÷ ceiling | Courier counterpart | Courier msgs/s | Courier ÷ pg-boss |',
+    '|---|---:|---:|---:|---|---:|---:|',
+  ];
+  for (const row of rows) {
+    lines.push(
+      `| ${SCENARIO_LABELS[row.scenario]} | ${row.concurrency} | ${formatInteger(row.pgBossPerSec)} | ${formatFixed(row.pgBossRatioToCeiling, 3)} | ` +
+        `${courierLabel(row.courierScenario)} | ${formatInteger(row.courierPerSec)} | ${formatFixed(row.courierOverPgBoss, 2)} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 export function markdownTable(rows: SummaryRow[]): string {

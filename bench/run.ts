@@ -12,27 +12,40 @@
  * one minute tick of 10,000 schedules (which waits for a minute boundary).
  *
  * Three processes share the cores: this runner (load generator), the sink
- * (bench/sink.ts) and, for (b) and (c), a fresh Courier per measurement.
+ * (bench/sink.ts) and, for (b) and (c), a fresh Courier per measurement on a
+ * fresh store: SQLite in its data dir, or a new PostgreSQL schema or Redis key
+ * prefix (`--store`), with `--nodes 2` two Courier processes on one store and
+ * the publishes spread over both. With PostgreSQL, the baseline scenarios
+ * pgboss and pgboss-batch (bench/pgboss.ts) move the same messages with
+ * pg-boss on the same server.
  *
  *   npm run bench -- --quick                      smoke test (N=2000, 1 run)
  *   npm run bench -- --n 20000 --runs 3 --concurrency 32,256
  *   npm run bench -- --scenarios a                the ceiling only (no Courier needed)
  *   npm run bench -- --scenarios queue-p1,queue-p32,fanout-10,schedules-10k
+ *   npm run bench -- --store postgres             adds the pg-boss baseline
+ *   npm run bench -- --store redis --nodes 1,2 --scenarios a,b,c
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CourierProcess, courierEntry, courierEntryExists } from './courier-process.js';
+import { CourierCluster, courierEntry, courierEntryExists } from './courier-process.js';
 import { FEATURE_CONCURRENCY, featureNotes, measureFeatureRun, measureSchedules, type FeatureConfig } from './features.js';
-import { BatchPublishTarget, CourierRouteTarget, DirectTarget, closedLoop, openLoop, type Target } from './load.js';
-import { deliver, log, perSecond } from './measure.js';
+import { BatchPublishTarget, CourierRouteTarget, DirectTarget, RoundRobinTarget, closedLoop, openLoop, type Target } from './load.js';
+import { deliver, log, perSecond, type Describable } from './measure.js';
+import { PGBOSS_DEFAULTS, PGBOSS_VERSION, PgBossBench, type PgBossSettings } from './pgboss.js';
 import {
   FEATURE_SCENARIOS,
-  SCENARIO_LABELS,
+  PGBOSS_COUNTERPART,
   featureTable,
+  isPgBoss,
   machineInfo,
   markdownTable,
+  pgBossTable,
+  scenarioLabel,
   summarize,
   summarizeFeatures,
+  summarizePgBoss,
+  viaCourier,
   writeJson,
   type FeatureScenarioId,
   type LatencySample,
@@ -42,8 +55,13 @@ import {
 } from './report.js';
 import { SinkProcess } from './sink-process.js';
 import { formatFixed, formatInteger, percentile } from './stats.js';
+import { POSTGRES_URL, REDIS_URL, STORE_KINDS, type StoreKind } from './stores.js';
 
-const RESULTS_PATH = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+/** latest.json for the default (SQLite, one node); other configurations get their own file, so one run does not overwrite another's. */
+function resultsPath(store: StoreKind, nodes: number[]): string {
+  const suffix = store === 'sqlite' && nodes.length === 1 && nodes[0] === 1 ? '' : `-${store}${nodes.some((n) => n > 1) ? `-nodes${nodes.join('-')}` : ''}`;
+  return fileURLToPath(new URL(`./results/latest${suffix}.json`, import.meta.url));
+}
 
 /** Messages per `/v2/batch` request in the throughput scenario (c). */
 const BATCH_SIZE = 100;
@@ -63,7 +81,7 @@ const LATENCY_CONNECTIONS = 32;
  * cold JIT in the runner and the sink), which flattered Courier's ratios.
  */
 const PRIME_MESSAGES = 20_000;
-const CORE_SCENARIOS = ['a', 'b', 'c'] as const;
+const CORE_SCENARIOS = ['a', 'b', 'c', 'pgboss', 'pgboss-batch'] as const;
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -72,8 +90,16 @@ const USAGE = `Usage: npm run bench -- [options]
   --concurrency <list>      comma-separated C values (default 32,256)
   --latency-seconds <s>     duration of each 1,000 msgs/s latency measurement (default 10)
   --warmup <count>          untimed messages sent before each measurement (default 2000)
-  --scenarios <list>        any of a,b,c,queue-p1,queue-p32,fanout-10,schedules-10k (default: all;
+  --store <kind>            sqlite (default), postgres or redis: the store every Courier runs on, a fresh
+                            schema / key prefix per measurement (env BENCH_POSTGRES_URL, BENCH_REDIS_URL;
+                            defaults postgres://postgres@127.0.0.1:5432/test, redis://127.0.0.1:6379)
+  --nodes <list>            comma-separated Courier node counts for (b) and (c), e.g. 2 or 1,2 (default 1);
+                            above 1 needs postgres or redis; publishes alternate between the nodes
+  --scenarios <list>        any of a,b,c,pgboss,pgboss-batch,queue-p1,queue-p32,fanout-10,schedules-10k
+                            (default: all; pgboss and pgboss-batch only by default with --store postgres;
                             "a" needs no Courier; schedules-10k waits for a minute boundary, up to ~2 min)
+  --pgboss-workers <count>  pg-boss work loops in the worker process (default ${PGBOSS_DEFAULTS.workers})
+  --pgboss-batch <count>    jobs each pg-boss work loop fetches at once (default ${PGBOSS_DEFAULTS.batchSize})
   --queue-p1-n <count>      messages for queue-p1, which delivers one at a time (default max(500, N/10))
   --schedules <count>       schedules created for schedules-10k (default 10000)
   --quick                   N=2000, 1 run, 2 s latency, 500 warm-up, 1000 schedules: a smoke test
@@ -81,7 +107,8 @@ const USAGE = `Usage: npm run bench -- [options]
 
 Env: COURIER_BENCH_ENTRY runs another Courier entry point than src/main.ts
 (relative to the repo root), e.g. a stand-in server while src/ is unfinished.
-Results: a Markdown table on stdout, progress on stderr, JSON in bench/results/latest.json.
+Results: a Markdown table on stdout, progress on stderr, JSON in bench/results/latest.json
+(latest-<store>[-nodes<list>].json for another store or node count).
 `;
 
 interface Config {
@@ -90,8 +117,12 @@ interface Config {
   concurrency: number[];
   latencySeconds: number;
   warmup: number;
-  /** the core scenarios (a)–(c) */
+  /** the core scenarios (a)–(c) and the pg-boss baselines */
   scenarios: ScenarioId[];
+  store: StoreKind;
+  /** Courier node counts (b) and (c) are measured with */
+  nodes: number[];
+  pgboss: PgBossSettings;
   features: FeatureConfig;
 }
 
@@ -114,6 +145,10 @@ function parseConfig(argv: string[]): Config | undefined {
       'latency-seconds': { type: 'string' },
       warmup: { type: 'string' },
       scenarios: { type: 'string' },
+      store: { type: 'string' },
+      nodes: { type: 'string' },
+      'pgboss-workers': { type: 'string' },
+      'pgboss-batch': { type: 'string' },
       'queue-p1-n': { type: 'string' },
       schedules: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -125,12 +160,19 @@ function parseConfig(argv: string[]): Config | undefined {
   const quick = values.quick;
   // Explicit flags win over --quick, so `--quick --runs 3` does what it says.
   const concurrency = (values.concurrency ?? '32,256').split(',').map((c) => positiveInt('concurrency', c.trim(), 0));
+  const storeText = values.store ?? 'sqlite';
+  if (!(STORE_KINDS as readonly string[]).includes(storeText)) throw new UsageError(`--store takes ${STORE_KINDS.join(', ')}; got "${storeText}"`);
+  const store = storeText as StoreKind;
+  const nodes = [...new Set((values.nodes ?? '1').split(',').map((n) => positiveInt('nodes', n.trim(), 0)))].sort((x, y) => x - y);
+  if (store === 'sqlite' && nodes.some((n) => n > 1)) throw new UsageError('--nodes above 1 needs a shared store: --store postgres or --store redis');
   const known: readonly string[] = [...CORE_SCENARIOS, ...FEATURE_SCENARIOS];
-  const scenarioList = (values.scenarios ?? known.join(',')).split(',').map((s) => s.trim());
+  const byDefault = known.filter((s) => store === 'postgres' || !isPgBoss(s as ScenarioId));
+  const scenarioList = (values.scenarios ?? byDefault.join(',')).split(',').map((s) => s.trim());
   for (const s of scenarioList) {
     if (!known.includes(s)) throw new UsageError(`--scenarios takes ${known.join(',')}; got "${s}"`);
   }
-  // Always in a, b, c order: each run's ceiling must be measured before the ratios against it.
+  // Always in a, b, c, pgboss order: each run's ceiling, and the Courier figure pg-boss is
+  // compared with, must be measured before the ratios against them.
   const scenarios = CORE_SCENARIOS.filter((s) => scenarioList.includes(s));
   const n = positiveInt('n', values.n, quick ? 2_000 : 20_000);
   const warmup = positiveInt('warmup', values.warmup, quick ? 500 : 2_000, true);
@@ -141,7 +183,15 @@ function parseConfig(argv: string[]): Config | undefined {
     latencySeconds: positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
     warmup,
     scenarios,
+    store,
+    nodes,
+    pgboss: {
+      ...PGBOSS_DEFAULTS,
+      workers: positiveInt('pgboss-workers', values['pgboss-workers'], PGBOSS_DEFAULTS.workers),
+      batchSize: positiveInt('pgboss-batch', values['pgboss-batch'], PGBOSS_DEFAULTS.batchSize),
+    },
     features: {
+      store,
       scenarios: FEATURE_SCENARIOS.filter((s): s is FeatureScenarioId => scenarioList.includes(s)),
       n,
       queueP1Messages: positiveInt('queue-p1-n', values['queue-p1-n'], Math.max(500, Math.floor(n / 10))),
@@ -156,11 +206,20 @@ interface Context {
   sink: SinkProcess;
 }
 
-function makeTarget(scenario: ScenarioId, sink: SinkProcess, courier: CourierProcess | undefined, connections: number, batchSize: number): Target {
+function makeTarget(scenario: ScenarioId, sink: SinkProcess, cluster: CourierCluster | undefined, connections: number, batchSize: number): Target {
   if (scenario === 'a') return new DirectTarget(sink.deliveryUrl, connections);
-  if (courier === undefined) throw new Error(`scenario ${scenario} needs a Courier`);
-  if (scenario === 'b') return new CourierRouteTarget(courier.origin, courier.token, `/v2/publish/${sink.deliveryUrl}`, connections);
-  return new BatchPublishTarget(courier.origin, courier.token, sink.deliveryUrl, connections, batchSize);
+  if (cluster === undefined || !viaCourier(scenario)) throw new Error(`scenario ${scenario} has no Courier target`);
+  const perNode = cluster.nodes.map((node) =>
+    scenario === 'b'
+      ? new CourierRouteTarget(node.origin, node.token, `/v2/publish/${sink.deliveryUrl}`, connections)
+      : new BatchPublishTarget(node.origin, node.token, sink.deliveryUrl, connections, batchSize),
+  );
+  return perNode.length === 1 ? perNode[0]! : new RoundRobinTarget(perNode);
+}
+
+/** Requests in flight for C messages: C single messages, or about C messages' worth of batches but never zero. */
+function requestsFor(scenario: ScenarioId, c: number): number {
+  return scenario === 'c' || scenario === 'pgboss-batch' ? Math.max(1, Math.ceil(c / BATCH_SIZE)) : c;
 }
 
 /**
@@ -179,23 +238,51 @@ async function primeRunnerAndSink(ctx: Context, concurrency: number[]): Promise<
   }
 }
 
-async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, run: number): Promise<ThroughputSample> {
-  const { n, warmup } = ctx.config;
-  // Batches: about C messages' worth of requests in flight, but never zero.
-  const requestConcurrency = scenario === 'c' ? Math.max(1, Math.ceil(c / BATCH_SIZE)) : c;
-  const courier = scenario === 'a' ? undefined : await CourierProcess.start();
-  const target = makeTarget(scenario, ctx.sink, courier, requestConcurrency, BATCH_SIZE);
+async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, run: number, nodes: number): Promise<ThroughputSample> {
+  const requestConcurrency = requestsFor(scenario, c);
+  if (isPgBoss(scenario)) {
+    const bench = await PgBossBench.start(ctx.sink.deliveryUrl, ctx.config.pgboss, requestConcurrency);
+    try {
+      return await measureClosedLoop(ctx, scenario, c, run, 1, 'postgres', bench, bench.target(scenario === 'pgboss' ? 1 : BATCH_SIZE));
+    } finally {
+      await bench.stop();
+    }
+  }
+  const cluster = scenario === 'a' ? undefined : await CourierCluster.start(ctx.config.store, nodes);
   try {
-    const tag = `${scenario}-c${c}-r${run}`;
+    const target = makeTarget(scenario, ctx.sink, cluster, requestConcurrency, BATCH_SIZE);
+    return await measureClosedLoop(ctx, scenario, c, run, nodes, scenario === 'a' ? 'none' : ctx.config.store, cluster, target);
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+/** Warm-up, then N messages through `target` with C messages' worth of requests in flight; closes the target. */
+async function measureClosedLoop(
+  ctx: Context,
+  scenario: ScenarioId,
+  c: number,
+  run: number,
+  nodes: number,
+  store: string,
+  mover: Describable | undefined,
+  target: Target,
+): Promise<ThroughputSample> {
+  const { n, warmup } = ctx.config;
+  const requestConcurrency = requestsFor(scenario, c);
+  try {
+    const tag = `${scenario}-n${nodes}-c${c}-r${run}`;
     if (warmup > 0) {
       // Opens the connections and warms the JIT in all three processes; not timed.
-      await deliver(ctx.sink, courier, `${tag}-warmup`, warmup, () => closedLoop(target, `${tag}-warmup`, warmup, requestConcurrency));
+      await deliver(ctx.sink, mover, `${tag}-warmup`, warmup, () => closedLoop(target, `${tag}-warmup`, warmup, requestConcurrency));
     }
-    const { sent, stats } = await deliver(ctx.sink, courier, tag, n, () => closedLoop(target, tag, n, requestConcurrency));
+    const { sent, stats } = await deliver(ctx.sink, mover, tag, n, () => closedLoop(target, tag, n, requestConcurrency));
     return {
       kind: 'throughput',
       scenario,
       run,
+      nodes,
+      store,
       concurrency: c,
       requestConcurrency,
       unitSize: target.unitSize,
@@ -209,18 +296,17 @@ async function measureThroughput(ctx: Context, scenario: ScenarioId, c: number, 
     };
   } finally {
     await target.close();
-    await courier?.stop();
   }
 }
 
-async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): Promise<LatencySample> {
+async function measureLatency(ctx: Context, scenario: ScenarioId, run: number, nodes: number): Promise<LatencySample> {
   const unitSize = scenario === 'c' ? LATENCY_BATCH_SIZE : 1;
   const messages = LATENCY_RATE * ctx.config.latencySeconds;
   const warmup = Math.ceil(ctx.config.warmup / unitSize) * unitSize;
-  const courier = scenario === 'a' ? undefined : await CourierProcess.start();
+  const courier = scenario === 'a' ? undefined : await CourierCluster.start(ctx.config.store, nodes);
   const target = makeTarget(scenario, ctx.sink, courier, LATENCY_CONNECTIONS, unitSize);
   try {
-    const tag = `${scenario}-lat-r${run}`;
+    const tag = `${scenario}-n${nodes}-lat-r${run}`;
     if (warmup > 0) {
       await deliver(ctx.sink, courier, `${tag}-warmup`, warmup, () => openLoop(target, `${tag}-warmup`, warmup, LATENCY_RATE));
     }
@@ -230,6 +316,8 @@ async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): 
       kind: 'latency',
       scenario,
       run,
+      nodes,
+      store: scenario === 'a' ? 'none' : ctx.config.store,
       connections: LATENCY_CONNECTIONS,
       unitSize,
       messages,
@@ -250,6 +338,7 @@ async function measureLatency(ctx: Context, scenario: ScenarioId, run: number): 
 }
 
 function describeSample(sample: ThroughputSample | LatencySample): string {
+  const label = scenarioLabel(sample.scenario, sample.store, sample.nodes);
   const extras = [
     sample.duplicates > 0 ? `${sample.duplicates} duplicates` : '',
     sample.retried > 0 ? `${sample.retried} retried` : '',
@@ -258,14 +347,15 @@ function describeSample(sample: ThroughputSample | LatencySample): string {
   const tail = extras.length > 0 ? `  [${extras.join(', ')}]` : '';
   if (sample.kind === 'throughput') {
     const ratio = sample.ratioToCeiling === undefined ? '' : `  ratio ${formatFixed(sample.ratioToCeiling, 3)}`;
+    const versus = sample.courierOverPgBoss === undefined ? '' : `  Courier ÷ pg-boss ${formatFixed(sample.courierOverPgBoss, 2)}`;
     return (
-      `run ${sample.run}  ${SCENARIO_LABELS[sample.scenario]}  C=${sample.concurrency}` +
+      `run ${sample.run}  ${label}  C=${sample.concurrency}` +
       (sample.requestConcurrency !== sample.concurrency ? ` (${sample.requestConcurrency} req)` : '') +
-      `: ${formatInteger(sample.deliveredPerSec)} msgs/s delivered, ${formatInteger(sample.acceptedPerSec)} accepted${ratio}${tail}`
+      `: ${formatInteger(sample.deliveredPerSec)} msgs/s delivered, ${formatInteger(sample.acceptedPerSec)} accepted${ratio}${versus}${tail}`
     );
   }
   return (
-    `run ${sample.run}  ${SCENARIO_LABELS[sample.scenario]} @ ${formatInteger(sample.offeredPerSec)} msgs/s: ` +
+    `run ${sample.run}  ${label} @ ${formatInteger(sample.offeredPerSec)} msgs/s: ` +
     `p50 ${formatFixed(sample.p50Ms, 2)} ms  p99 ${formatFixed(sample.p99Ms, 2)} ms  max ${formatFixed(sample.maxMs, 2)} ms` +
     `  (generator lag ≤ ${formatFixed(sample.maxSendLagMs, 1)} ms)${tail}`
   );
@@ -290,7 +380,47 @@ function notes(config: Config): string[] {
       `${(LATENCY_BATCH_SIZE / LATENCY_RATE) * 1000} ms; msgs/s there is the achieved delivery rate.`,
     `- Each measurement uses a fresh Courier with a fresh data dir and starts with ${formatInteger(config.warmup)} untimed ` +
       `warm-up messages; before all of them, ${formatInteger(PRIME_MESSAGES)} untimed messages per C go straight to the sink.`,
+    ...storeNotes(config),
   ];
+}
+
+function storeNotes(config: Config): string[] {
+  const lines: string[] = [];
+  if (config.store === 'postgres') {
+    lines.push(`- Store: PostgreSQL at ${redactUrl(POSTGRES_URL)}, a fresh schema per measurement (per cluster), dropped afterwards.`);
+  } else if (config.store === 'redis') {
+    lines.push(`- Store: Redis at ${redactUrl(REDIS_URL)}, a fresh key prefix per measurement (per cluster), its keys deleted afterwards.`);
+  } else {
+    lines.push('- Store: the embedded SQLite, in each Courier\'s fresh data dir.');
+  }
+  if (config.nodes.some((n) => n > 1)) {
+    lines.push(
+      `- "N nodes": N Courier processes on one store, sharing token and signing keys; the runner sends request k to node k mod N ` +
+        `(C in flight in total); every delivery, by whichever node, is counted at the one sink. All processes share the same cores.`,
+    );
+  }
+  const pgboss = config.scenarios.filter(isPgBoss);
+  if (pgboss.length > 0) {
+    const p = config.pgboss;
+    lines.push(
+      `- pg-boss ${PGBOSS_VERSION} on ${redactUrl(POSTGRES_URL)} (a fresh pg-boss schema per measurement): the runner calls ` +
+        `${pgboss.includes('pgboss') ? '`boss.send()` per message (p)' : ''}${pgboss.length === 2 ? ' / ' : ''}` +
+        `${pgboss.includes('pgboss-batch') ? `\`boss.insert()\` with ${BATCH_SIZE} jobs (q)` : ''} with the same requests in flight as ` +
+        `${pgboss.map((s) => `(${PGBOSS_COUNTERPART[s]})`).join('/')}, over a pg pool of min(C, ${p.sendPoolMax}); a separate worker process ` +
+        `runs ${p.workers} \`boss.work()\` loops, batchSize ${p.batchSize}, pollingIntervalSeconds ${p.pollingIntervalSeconds} (pg-boss's ` +
+        `minimum), priority off, supervise/schedule off; a loop that found jobs fetches again at once (\`notifyWorker\`) instead of ` +
+        `sleeping out the interval; its handler POSTs every job's payload to the sink with undici (pool of ${p.sinkConnections}) ` +
+        `and completes the batch. Measured like (b)/(c): first send → last arrival at the sink. ` +
+        `"Courier ÷ pg-boss" compares with Courier's counterpart at the same C in the same run${config.nodes[0]! > 1 ? ` (${config.nodes[0]} nodes)` : ''}.`,
+    );
+  }
+  return lines;
+}
+
+function redactUrl(text: string): string {
+  const url = new URL(text);
+  if (url.password !== '') url.password = '***';
+  return url.toString();
 }
 
 async function main(): Promise<void> {
@@ -300,14 +430,14 @@ async function main(): Promise<void> {
     return;
   }
   const features = config.features;
-  if ((config.scenarios.some((s) => s !== 'a') || features.scenarios.length > 0) && !courierEntryExists()) {
+  if ((config.scenarios.some(viaCourier) || features.scenarios.length > 0) && !courierEntryExists()) {
     throw new Error(`${courierEntry()} does not exist, so Courier cannot be started; use --scenarios a to measure only the ceiling`);
   }
   const machine = machineInfo();
   const started = new Date();
   log(
     `Courier benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; ` +
-      `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, ` +
+      `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, store=${config.store}, nodes=${config.nodes.join(',')}, ` +
       `scenarios=${[...config.scenarios, ...features.scenarios].join(',')}`,
   );
   if (features.scenarios.includes('schedules-10k')) {
@@ -326,21 +456,30 @@ async function main(): Promise<void> {
       for (const c of config.concurrency) {
         let ceiling: number | undefined;
         for (const scenario of config.scenarios) {
-          const sample = await measureThroughput(ctx, scenario, c, run);
-          if (scenario === 'a') ceiling = sample.deliveredPerSec;
-          sample.ratioToCeiling = ceiling === undefined ? undefined : sample.deliveredPerSec / ceiling;
+          for (const nodes of viaCourier(scenario) ? config.nodes : [1]) {
+            const sample = await measureThroughput(ctx, scenario, c, run, nodes);
+            if (scenario === 'a') ceiling = sample.deliveredPerSec;
+            sample.ratioToCeiling = ceiling === undefined ? undefined : sample.deliveredPerSec / ceiling;
+            if (isPgBoss(scenario)) {
+              const courier = throughputOf(samples, PGBOSS_COUNTERPART[scenario], c, run, config.nodes[0]!);
+              if (courier !== undefined) {
+                sample.courierPerSec = courier;
+                sample.courierOverPgBoss = courier / sample.deliveredPerSec;
+              }
+            }
+            samples.push(sample);
+            log(describeSample(sample));
+          }
+        }
+      }
+      for (const scenario of config.scenarios.filter((s) => !isPgBoss(s))) {
+        for (const nodes of viaCourier(scenario) ? config.nodes : [1]) {
+          const sample = await measureLatency(ctx, scenario, run, nodes);
           samples.push(sample);
           log(describeSample(sample));
         }
       }
-      for (const scenario of config.scenarios) {
-        const sample = await measureLatency(ctx, scenario, run);
-        samples.push(sample);
-        log(describeSample(sample));
-      }
-      const singlePublishC32 = samples.find(
-        (s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === 'b' && s.concurrency === FEATURE_CONCURRENCY && s.run === run,
-      )?.deliveredPerSec;
+      const singlePublishC32 = throughputOf(samples, 'b', FEATURE_CONCURRENCY, run, config.nodes[0]!);
       samples.push(...(await measureFeatureRun(sink, features, run, singlePublishC32)));
     }
     // Once, not per run: each measurement waits for a minute boundary.
@@ -349,17 +488,26 @@ async function main(): Promise<void> {
     await sink.stop();
   }
 
-  const rows = summarize(samples, config.scenarios, config.concurrency);
+  const rows = summarize(samples, config.scenarios, config.concurrency, config.nodes, config.store);
+  const pgBossRows = summarizePgBoss(samples, config.concurrency);
   const featureRows = summarizeFeatures(samples);
   const machineLine =
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.totalMemGiB} GiB RAM, ` +
     `Node ${machine.node}, ${machine.platform}`;
-  const sections = [`## Courier benchmark (${started.toISOString()})`, machineLine];
+  const nodesTitle = config.nodes.length === 1 && config.nodes[0] === 1 ? '' : `, ${config.nodes.join(' and ')} node(s)`;
+  const sections = [`## Courier benchmark — store: ${config.store}${nodesTitle} (${started.toISOString()})`, machineLine];
   if (rows.length > 0) sections.push(markdownTable(rows), notes(config).join('\n'));
+  if (pgBossRows.length > 0) {
+    sections.push(
+      `### Courier vs pg-boss ${PGBOSS_VERSION} on the same PostgreSQL`,
+      pgBossTable(pgBossRows, (scenario) => scenarioLabel(scenario, config.store, config.nodes[0]!)),
+    );
+  }
   if (featureRows.length > 0) sections.push('### Queues, fan-out, schedules', featureTable(featureRows), featureNotes(features, config.runs).join('\n'));
   process.stdout.write(`\n${sections.join('\n\n')}\n`);
 
-  writeJson(RESULTS_PATH, {
+  const resultsFile = resultsPath(config.store, config.nodes);
+  writeJson(resultsFile, {
     generatedAt: started.toISOString(),
     durationSec: Math.round((Date.now() - started.getTime()) / 100) / 10,
     machine,
@@ -370,10 +518,17 @@ async function main(): Promise<void> {
       latencyBatchSize: LATENCY_BATCH_SIZE,
       latencyConnections: LATENCY_CONNECTIONS,
     },
-    rows: [...rows, ...featureRows],
+    pgbossVersion: config.scenarios.some(isPgBoss) ? PGBOSS_VERSION : undefined,
+    rows: [...rows, ...pgBossRows, ...featureRows],
     samples,
   });
-  log(`\nwrote ${RESULTS_PATH}`);
+  log(`\nwrote ${resultsFile}`);
+}
+
+function throughputOf(samples: Sample[], scenario: ScenarioId, c: number, run: number, nodes: number): number | undefined {
+  return samples.find(
+    (s): s is ThroughputSample => s.kind === 'throughput' && s.scenario === scenario && s.concurrency === c && s.run === run && s.nodes === nodes,
+  )?.deliveredPerSec;
 }
 
 main().catch((error: unknown) => {
