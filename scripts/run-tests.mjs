@@ -61,7 +61,7 @@ const stores = (process.env.COURIER_TEST_STORES ?? DEFAULT_STORES).split(',').ma
 let failed = stores.includes('sqlite') ? run(files, 'sqlite') !== 0 : false;
 // Files that spawn Courier processes pick their store themselves: multi-node covers kill -9 on the
 // shared stores; crash-recovery and restart-* are about the embedded store's own restart.
-const SPAWNING = ['multi-node', 'crash-recovery', 'restart-'];
+const SPAWNING = ['multi-node', 'shared-store-start', 'crash-recovery', 'restart-'];
 const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !SPAWNING.some((name) => file.includes(name)));
 for (const store of stores.filter((s) => s !== 'sqlite')) {
   if (!(store in SHARED_STORES)) {

@@ -4,7 +4,7 @@
  * no token or keys configured, it generates them, keeps them in the data dir,
  * and prints the lines an app pastes into its environment.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from './core/config.js';
 import { startCourier, type CourierServer } from './server.js';
@@ -31,11 +31,13 @@ async function main(): Promise<void> {
   const server = await startCourier(config);
   const envFile = join(config.dataDir, 'courier.env');
   if (server.keys.generated) {
+    // With a PostgreSQL or Redis store nothing else creates the data dir.
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     // Written for the user to copy; readable by this user only, like any credentials file.
     writeFileSync(envFile, `${envLines(config, server)}\n`, { mode: 0o600 });
     chmodSync(envFile, 0o600);
     process.stdout.write(
-      `\nCourier generated credentials (kept in ${config.dataDir}; also in ${envFile}).\n` +
+      `\nCourier generated credentials (kept in the ${config.store.kind} store; also in ${envFile}).\n` +
         `Put these in your app's environment:\n\n${envLines(config, server)}\n\n`,
     );
   }
