@@ -1,11 +1,30 @@
-/** Conversions between the port's types and stored rows, shared by the SQL adapters (SQLite, PostgreSQL). */
+/**
+ * How the port's types are stored, and read back, by every adapter (SQLite,
+ * PostgreSQL, Redis): a spec as JSON beside its body, a response as a JSON
+ * detail beside its body, a schedule's template as JSON beside its body.
+ */
 import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../core/message.js';
 import { urlParts } from '../core/message.js';
+import type { PublishOptions } from '../core/publish-options.js';
+import type { ScheduleRecord, ScheduleRun, ScheduleTemplate } from '../core/schedule.js';
 
 type StoredSpec = Omit<MessageSpec, 'body'>;
+type Bytes = Buffer | null | undefined;
+
+export const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const toBytes = (buffer: Bytes): Uint8Array => (buffer ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : new Uint8Array(0));
+
+/** A spec without its body, which is stored on its own. */
+export function specJson(spec: MessageSpec): string {
+  const { body: _body, ...rest } = spec;
+  return JSON.stringify(rest satisfies StoredSpec);
+}
+
+export function specFrom(json: string | Buffer, body: Bytes): MessageSpec {
+  return { ...(JSON.parse(json.toString()) as StoredSpec), body: toBytes(body) };
+}
 
 export function specColumns(spec: MessageSpec): Record<string, unknown> & { origin: string } {
-  const { body, ...rest } = spec;
   const { origin, host, path } = urlParts(spec.url);
   return {
     id: spec.messageId,
@@ -21,17 +40,16 @@ export function specColumns(spec: MessageSpec): Record<string, unknown> & { orig
     schedule_id: spec.scheduleId ?? null,
     queue_name: spec.queueName ?? null,
     flow_control_key: spec.flowControl?.key ?? null,
-    spec: JSON.stringify(rest satisfies StoredSpec),
-    body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    spec: specJson(spec),
+    body: toBuffer(spec.body),
   };
 }
 
 export function specFromRow(row: { spec: string; body: Buffer }): MessageSpec {
-  const stored = JSON.parse(row.spec) as StoredSpec;
-  return { ...stored, body: new Uint8Array(row.body.buffer, row.body.byteOffset, row.body.byteLength) };
+  return specFrom(row.spec, row.body);
 }
 
-/** The response parts of an event or DLQ entry, minus the body (kept as a BLOB). */
+/** The response parts of an event or DLQ entry, minus the body (stored on its own). */
 export interface ResponseDetail {
   status?: number;
   headers?: Record<string, string[]>;
@@ -53,16 +71,32 @@ export function responseDetail(response: AttemptResponse | undefined, extra: Par
 
 export function responseBodyColumn(response: AttemptResponse | undefined): Buffer | null {
   const body = response?.body;
-  return body && body.byteLength > 0 ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : null;
+  return body && body.byteLength > 0 ? toBuffer(body) : null;
 }
 
-function responseFrom(detail: ResponseDetail, body: Buffer | null): AttemptResponse {
+export function responseFrom(detail: ResponseDetail, body: Bytes): AttemptResponse {
   const response: AttemptResponse = { durationMs: detail.durationMs ?? 0 };
   if (detail.status !== undefined) response.status = detail.status;
   if (detail.headers) response.headers = detail.headers;
   if (detail.error !== undefined) response.error = detail.error;
-  if (body) response.body = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body && body.byteLength > 0) response.body = toBytes(body);
   return response;
+}
+
+/** A log event from its stored parts; `detail` is the JSON ResponseDetail, if any. */
+export function eventFrom(time: number, state: string, spec: MessageSpec, detail: string | Buffer | null | undefined, body: Bytes): LogEvent {
+  const event: LogEvent = { time, state: state as LogState, spec };
+  if (detail && detail.length > 0) {
+    const parsed = JSON.parse(detail.toString()) as ResponseDetail;
+    if (parsed.error !== undefined) event.error = parsed.error;
+    if (parsed.nextDeliveryTime !== undefined) event.nextDeliveryTime = parsed.nextDeliveryTime;
+    if (parsed.status !== undefined || parsed.durationMs !== undefined) event.response = responseFrom(parsed, body);
+  }
+  return event;
+}
+
+export function deadLetterFrom(dlqId: string, createdAt: number, spec: MessageSpec, detail: string | Buffer, body: Bytes): DeadLetter {
+  return { dlqId, createdAt, spec, response: responseFrom(JSON.parse(detail.toString()) as ResponseDetail, body) };
 }
 
 export interface EventRow {
@@ -76,16 +110,7 @@ export interface EventRow {
 }
 
 export function eventFromRow(row: EventRow): LogEvent {
-  const event: LogEvent = { time: row.time, state: row.state as LogState, spec: specFromRow(row) };
-  if (row.detail) {
-    const detail = JSON.parse(row.detail) as ResponseDetail;
-    if (detail.error !== undefined) event.error = detail.error;
-    if (detail.nextDeliveryTime !== undefined) event.nextDeliveryTime = detail.nextDeliveryTime;
-    if (detail.status !== undefined || detail.durationMs !== undefined) {
-      event.response = responseFrom(detail, row.response_body);
-    }
-  }
-  return event;
+  return eventFrom(row.time, row.state, specFromRow(row), row.detail, row.response_body);
 }
 
 export interface DeadLetterRow {
@@ -99,10 +124,148 @@ export interface DeadLetterRow {
 }
 
 export function deadLetterFromRow(row: DeadLetterRow): DeadLetter {
-  return {
-    dlqId: row.dlq_id,
-    createdAt: row.created_at,
-    spec: specFromRow(row),
-    response: responseFrom(JSON.parse(row.response) as ResponseDetail, row.response_body),
+  return deadLetterFrom(row.dlq_id, row.created_at, specFromRow(row), row.response, row.response_body);
+}
+
+/** A schedule's template minus destination and body, which are stored on their own. */
+interface StoredTemplate {
+  options: PublishOptions;
+  queueName?: string;
+  callerIp: string;
+}
+
+export function templateJson(template: ScheduleTemplate): string {
+  const stored: StoredTemplate = { options: template.options, callerIp: template.callerIp };
+  if (template.queueName !== undefined) stored.queueName = template.queueName;
+  return JSON.stringify(stored);
+}
+
+/** A schedule as each adapter reads it back; absent optional values are undefined. */
+export interface StoredSchedule {
+  id: string;
+  cron: string;
+  destination: string;
+  template: string;
+  body: Bytes;
+  paused: boolean;
+  createdAt: number;
+  updatedAt: number;
+  nextAt: number | undefined;
+  lastAt: number | undefined;
+  lastMessageIds: string;
+  lastError: string | undefined;
+}
+
+export function scheduleFrom(stored: StoredSchedule): ScheduleRecord {
+  const template = JSON.parse(stored.template) as StoredTemplate;
+  const record: ScheduleRecord = {
+    scheduleId: stored.id,
+    cron: stored.cron,
+    template: { destination: stored.destination, options: template.options, body: toBytes(stored.body), callerIp: template.callerIp },
+    paused: stored.paused,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+    lastMessageIds: JSON.parse(stored.lastMessageIds || '[]') as string[],
   };
+  if (template.queueName !== undefined) record.template.queueName = template.queueName;
+  if (stored.nextAt !== undefined) record.nextAt = stored.nextAt;
+  if (stored.lastAt !== undefined) record.lastAt = stored.lastAt;
+  if (stored.lastError) record.lastError = stored.lastError;
+  return record;
+}
+
+/** A `schedules` row of the SQL adapters (SQLite stores `paused` as 0/1, PostgreSQL as a boolean). */
+export interface ScheduleRow {
+  id: string;
+  cron: string;
+  destination: string;
+  template: string;
+  body: Buffer;
+  paused: number | boolean;
+  created_at: number;
+  updated_at: number;
+  next_at: number | null;
+  last_at: number | null;
+  last_message_ids: string;
+  last_error: string | null;
+}
+
+export function scheduleFromRow(row: ScheduleRow): ScheduleRecord {
+  return scheduleFrom({
+    id: row.id,
+    cron: row.cron,
+    destination: row.destination,
+    template: row.template,
+    body: row.body,
+    paused: row.paused === true || row.paused === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    nextAt: row.next_at ?? undefined,
+    lastAt: row.last_at ?? undefined,
+    lastMessageIds: row.last_message_ids,
+    lastError: row.last_error ?? undefined,
+  });
+}
+
+const RUN_STATES: Record<string, ScheduleRun['state']> = {
+  waiting: 'IN_PROGRESS',
+  pending: 'IN_PROGRESS',
+  active: 'IN_PROGRESS',
+  delivered: 'SUCCESS',
+  failed: 'FAIL',
+  canceled: 'CANCELED',
+};
+
+/** One run of a schedule: its message's state, and the last attempt's detail (the latest DELIVERED or ERROR event's). */
+export function scheduleRunFrom(run: {
+  messageId: string;
+  url: string;
+  state: string;
+  trigger: string | null | undefined;
+  createdAt: number;
+  finishedAt: number | undefined;
+  retried: number;
+  lastAttempt: string | null | undefined;
+}): ScheduleRun {
+  const out: ScheduleRun = {
+    messageId: run.messageId,
+    url: run.url,
+    trigger: run.trigger === 'manual' ? 'manual' : 'cron',
+    state: RUN_STATES[run.state] ?? 'IN_PROGRESS',
+    createdAt: run.createdAt,
+    retried: run.retried,
+  };
+  if (run.finishedAt !== undefined) out.finishedAt = run.finishedAt;
+  if (run.lastAttempt) {
+    const detail = JSON.parse(run.lastAttempt) as ResponseDetail;
+    if (detail.status !== undefined) out.responseStatus = detail.status;
+    if (detail.durationMs !== undefined) out.durationMs = detail.durationMs;
+    if (detail.error !== undefined) out.error = detail.error;
+  }
+  return out;
+}
+
+/** A run as both SQL adapters select it: the message's columns and its last attempt's detail. */
+export interface ScheduleRunRow {
+  id: string;
+  url: string;
+  state: string;
+  created_at: number;
+  finished_at: number | null;
+  retried: number;
+  trigger: string | null;
+  last_attempt: string | null;
+}
+
+export function scheduleRunFromRow(row: ScheduleRunRow): ScheduleRun {
+  return scheduleRunFrom({
+    messageId: row.id,
+    url: row.url,
+    state: row.state,
+    trigger: row.trigger,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at ?? undefined,
+    retried: row.retried,
+    lastAttempt: row.last_attempt,
+  });
 }

@@ -1,68 +1,11 @@
 /** Schedule rows on PostgreSQL; a firing (which also enqueues) is recorded here and enqueued by the store. */
-import type { PublishOptions } from '../../core/publish-options.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { ScheduleFiring } from '../port.js';
-import type { ResponseDetail } from '../rows.js';
+import { scheduleFromRow, scheduleRunFromRow, templateJson, toBuffer, type ScheduleRow, type ScheduleRunRow } from '../rows.js';
 import { exec, first, rows, type Db } from './sql.js';
-
-interface ScheduleRow {
-  id: string;
-  cron: string;
-  destination: string;
-  template: string;
-  body: Buffer;
-  paused: boolean;
-  created_at: number;
-  updated_at: number;
-  next_at: number | null;
-  last_at: number | null;
-  last_message_ids: string;
-  last_error: string | null;
-}
-
-/** The template minus destination and body, which have their own columns. */
-interface StoredTemplate {
-  options: PublishOptions;
-  queueName?: string;
-  callerIp: string;
-}
-
-function scheduleFromRow(row: ScheduleRow): ScheduleRecord {
-  const stored = JSON.parse(row.template) as StoredTemplate;
-  const record: ScheduleRecord = {
-    scheduleId: row.id,
-    cron: row.cron,
-    template: {
-      destination: row.destination,
-      options: stored.options,
-      body: new Uint8Array(row.body.buffer, row.body.byteOffset, row.body.byteLength),
-      callerIp: stored.callerIp,
-    },
-    paused: row.paused,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastMessageIds: JSON.parse(row.last_message_ids) as string[],
-  };
-  if (stored.queueName !== undefined) record.template.queueName = stored.queueName;
-  if (row.next_at !== null) record.nextAt = row.next_at;
-  if (row.last_at !== null) record.lastAt = row.last_at;
-  if (row.last_error !== null) record.lastError = row.last_error;
-  return record;
-}
-
-const RUN_STATES: Record<string, ScheduleRun['state']> = {
-  waiting: 'IN_PROGRESS',
-  pending: 'IN_PROGRESS',
-  active: 'IN_PROGRESS',
-  delivered: 'SUCCESS',
-  failed: 'FAIL',
-  canceled: 'CANCELED',
-};
 
 export async function saveSchedule(db: Db, definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void> {
   const { template } = definition;
-  const stored: StoredTemplate = { options: template.options, callerIp: template.callerIp };
-  if (template.queueName !== undefined) stored.queueName = template.queueName;
   await exec(
     db,
     `INSERT INTO schedules (id, cron, destination, template, body, created_at, updated_at, next_at)
@@ -74,8 +17,8 @@ export async function saveSchedule(db: Db, definition: ScheduleDefinition, nextA
       definition.scheduleId,
       definition.cron,
       template.destination,
-      JSON.stringify(stored),
-      Buffer.from(template.body.buffer, template.body.byteOffset, template.body.byteLength),
+      templateJson(template),
+      toBuffer(template.body),
       at,
       nextAt ?? null,
     ],
@@ -159,16 +102,7 @@ export async function recordFiring(db: Db, firing: ScheduleFiring, messageIds: s
 }
 
 export async function listScheduleRuns(db: Db, scheduleId: string, count: number): Promise<ScheduleRun[]> {
-  const found = await rows<{
-    id: string;
-    url: string;
-    state: string;
-    created_at: number;
-    finished_at: number | null;
-    retried: number;
-    trigger: string | null;
-    last_attempt: string | null;
-  }>(
+  const found = await rows<ScheduleRunRow>(
     db,
     `SELECT m.id, m.url, m.state, m.created_at, m.finished_at, m.retried,
        m.spec::jsonb ->> 'scheduleTrigger' AS trigger,
@@ -177,22 +111,5 @@ export async function listScheduleRuns(db: Db, scheduleId: string, count: number
      FROM messages m WHERE m.schedule_id = $1 ORDER BY m.seq DESC LIMIT $2`,
     [scheduleId, count],
   );
-  return found.map((row) => {
-    const run: ScheduleRun = {
-      messageId: row.id,
-      url: row.url,
-      trigger: row.trigger === 'manual' ? 'manual' : 'cron',
-      state: RUN_STATES[row.state] ?? 'IN_PROGRESS',
-      createdAt: row.created_at,
-      retried: row.retried,
-    };
-    if (row.finished_at !== null) run.finishedAt = row.finished_at;
-    if (row.last_attempt) {
-      const detail = JSON.parse(row.last_attempt) as ResponseDetail;
-      if (detail.status !== undefined) run.responseStatus = detail.status;
-      if (detail.durationMs !== undefined) run.durationMs = detail.durationMs;
-      if (detail.error !== undefined) run.error = detail.error;
-    }
-    return run;
-  });
+  return found.map(scheduleRunFromRow);
 }

@@ -6,7 +6,8 @@
 import type { Redis } from 'ioredis';
 import type { DeadLetter, LogEvent, MessageSpec } from '../../core/message.js';
 import type { DeadLetterSelection, EventQuery, Page } from '../port.js';
-import { deadLetterFrom, eventFrom, optionalNumber, specFrom } from './codec.js';
+import { deadLetterFrom, eventFrom, specFrom } from '../rows.js';
+import { optionalNumber } from './codec.js';
 import { matchesDeadLetter, matchesMessage } from './filters.js';
 
 const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];

@@ -38,7 +38,8 @@ import type {
   StoreCapabilities,
   StoreStats,
 } from '../port.js';
-import { messageArgs, responseBody, responseDetail, specFrom, type Arg } from './codec.js';
+import { responseDetail, specFrom } from '../rows.js';
+import { messageArgs, responseBody, type Arg } from './codec.js';
 import { matchesMessage } from './filters.js';
 import { RedisHistory } from './history.js';
 import { Scripts } from './scripts.js';

@@ -1,62 +1,37 @@
 /** Queues, flow-control keys, URL groups and schedules on Redis: reads here, writes through their scripts. */
 import type { Redis } from 'ioredis';
 import type { FlowControlChange, FlowControlState } from '../../core/flow-control.js';
-import type { PublishOptions } from '../../core/publish-options.js';
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
 import type { EndpointRemoval } from '../port.js';
-import { optionalNumber, specFrom, toBuffer, type ResponseDetail } from './codec.js';
+import { scheduleFrom, scheduleRunFrom, specFrom, templateJson, toBuffer } from '../rows.js';
+import { optionalNumber } from './codec.js';
 import type { Scripts } from './scripts.js';
 
 type Row = (Buffer | null)[];
 const text = (value: Buffer | string | null | undefined): string => (value ?? '').toString();
 
-/** The template minus destination and body, which have their own fields. */
-interface StoredTemplate {
-  options: PublishOptions;
-  queueName?: string;
-  callerIp: string;
-}
-
 const SCHEDULE_FIELDS = ['cron', 'dest', 'tpl', 'body', 'paused', 'created', 'updated', 'next', 'last', 'ids', 'err'];
 
-function scheduleFrom(id: string, row: Row): ScheduleRecord | undefined {
+function scheduleOf(id: string, row: Row): ScheduleRecord | undefined {
   const [cron, dest, tpl, body, paused, created, updated, next, last, ids, err] = row;
   if (!cron || !tpl) return undefined;
-  const stored = JSON.parse(tpl.toString()) as StoredTemplate;
-  const bytes = body ?? Buffer.alloc(0);
-  const record: ScheduleRecord = {
-    scheduleId: id,
+  return scheduleFrom({
+    id,
     cron: cron.toString(),
-    template: {
-      destination: text(dest),
-      options: stored.options,
-      body: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      callerIp: stored.callerIp,
-    },
+    destination: text(dest),
+    template: tpl.toString(),
+    body,
     paused: text(paused) === '1',
     createdAt: Number(text(created)),
     updatedAt: Number(text(updated)),
-    lastMessageIds: JSON.parse(text(ids) || '[]') as string[],
-  };
-  if (stored.queueName !== undefined) record.template.queueName = stored.queueName;
-  const nextAt = optionalNumber(next);
-  if (nextAt !== undefined) record.nextAt = nextAt;
-  const lastAt = optionalNumber(last);
-  if (lastAt !== undefined) record.lastAt = lastAt;
-  if (err && err.length > 0) record.lastError = err.toString();
-  return record;
+    nextAt: optionalNumber(next),
+    lastAt: optionalNumber(last),
+    lastMessageIds: text(ids),
+    lastError: err && err.length > 0 ? err.toString() : undefined,
+  });
 }
-
-const RUN_STATES: Record<string, ScheduleRun['state']> = {
-  waiting: 'IN_PROGRESS',
-  pending: 'IN_PROGRESS',
-  active: 'IN_PROGRESS',
-  delivered: 'SUCCESS',
-  failed: 'FAIL',
-  canceled: 'CANCELED',
-};
 
 export class RedisTopology {
   constructor(
@@ -217,13 +192,11 @@ export class RedisTopology {
   // ── schedules ──
   async saveSchedule(definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void> {
     const { template } = definition;
-    const stored: StoredTemplate = { options: template.options, callerIp: template.callerIp };
-    if (template.queueName !== undefined) stored.queueName = template.queueName;
     await this.scripts.run('schedule-save', [
       definition.scheduleId,
       definition.cron,
       template.destination,
-      JSON.stringify(stored),
+      templateJson(template),
       toBuffer(template.body),
       nextAt === undefined ? '' : String(nextAt),
       String(at),
@@ -234,7 +207,7 @@ export class RedisTopology {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hmgetBuffer(this.key('s', id), ...SCHEDULE_FIELDS);
     const results = await this.exec(pipeline);
-    return ids.flatMap((id, index) => scheduleFrom(id, results[index] as Row) ?? []);
+    return ids.flatMap((id, index) => scheduleOf(id, results[index] as Row) ?? []);
   }
 
   async listSchedules(): Promise<ScheduleRecord[]> {
@@ -293,23 +266,17 @@ export class RedisTopology {
       offset += eventCounts[index]!;
       if (!state || !specJson) return;
       const spec = specFrom(specJson, null);
-      const run: ScheduleRun = {
+      const lastAttempt = own.reverse().find(([s]) => s === 'DELIVERED' || s === 'ERROR');
+      const run = scheduleRunFrom({
         messageId: id,
         url: spec.url,
-        trigger: spec.scheduleTrigger === 'manual' ? 'manual' : 'cron',
-        state: RUN_STATES[state] ?? 'IN_PROGRESS',
+        state,
+        trigger: spec.scheduleTrigger,
         createdAt: Number(created),
+        finishedAt: optionalNumber(fin),
         retried: Number(retried),
-      };
-      const finishedAt = optionalNumber(fin);
-      if (finishedAt !== undefined) run.finishedAt = finishedAt;
-      const lastAttempt = own.reverse().find(([s]) => s === 'DELIVERED' || s === 'ERROR');
-      if (lastAttempt?.[1]) {
-        const detail = JSON.parse(lastAttempt[1]) as ResponseDetail;
-        if (detail.status !== undefined) run.responseStatus = detail.status;
-        if (detail.durationMs !== undefined) run.durationMs = detail.durationMs;
-        if (detail.error !== undefined) run.error = detail.error;
-      }
+        lastAttempt: lastAttempt?.[1],
+      });
       runs.push(run);
     });
     return runs;

@@ -1,70 +1,13 @@
 /** Schedule rows on SQLite; firing (which also enqueues) is in the store, next to enqueue. */
-import type { PublishOptions } from '../../core/publish-options.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Sql } from './sql.js';
-import type { ResponseDetail } from '../rows.js';
-
-interface ScheduleRow {
-  id: string;
-  cron: string;
-  destination: string;
-  template: string;
-  body: Buffer;
-  paused: number;
-  created_at: number;
-  updated_at: number;
-  next_at: number | null;
-  last_at: number | null;
-  last_message_ids: string;
-  last_error: string | null;
-}
-
-/** The template minus destination and body, which have their own columns. */
-interface StoredTemplate {
-  options: PublishOptions;
-  queueName?: string;
-  callerIp: string;
-}
-
-function scheduleFromRow(row: ScheduleRow): ScheduleRecord {
-  const stored = JSON.parse(row.template) as StoredTemplate;
-  const record: ScheduleRecord = {
-    scheduleId: row.id,
-    cron: row.cron,
-    template: {
-      destination: row.destination,
-      options: stored.options,
-      body: new Uint8Array(row.body.buffer, row.body.byteOffset, row.body.byteLength),
-      callerIp: stored.callerIp,
-    },
-    paused: row.paused === 1,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastMessageIds: JSON.parse(row.last_message_ids) as string[],
-  };
-  if (stored.queueName !== undefined) record.template.queueName = stored.queueName;
-  if (row.next_at !== null) record.nextAt = row.next_at;
-  if (row.last_at !== null) record.lastAt = row.last_at;
-  if (row.last_error !== null) record.lastError = row.last_error;
-  return record;
-}
-
-const RUN_STATES: Record<string, ScheduleRun['state']> = {
-  waiting: 'IN_PROGRESS',
-  pending: 'IN_PROGRESS',
-  active: 'IN_PROGRESS',
-  delivered: 'SUCCESS',
-  failed: 'FAIL',
-  canceled: 'CANCELED',
-};
+import { scheduleFromRow, scheduleRunFromRow, templateJson, toBuffer, type ScheduleRow, type ScheduleRunRow } from '../rows.js';
 
 export class SqliteSchedules {
   constructor(private readonly sql: Sql) {}
 
   save(definition: ScheduleDefinition, nextAt: number | undefined, at: number): void {
     const { template } = definition;
-    const stored: StoredTemplate = { options: template.options, callerIp: template.callerIp };
-    if (template.queueName !== undefined) stored.queueName = template.queueName;
     this.sql
       .stmt(`INSERT INTO schedules (id, cron, destination, template, body, created_at, updated_at, next_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -75,8 +18,8 @@ export class SqliteSchedules {
         definition.scheduleId,
         definition.cron,
         template.destination,
-        JSON.stringify(stored),
-        Buffer.from(template.body.buffer, template.body.byteOffset, template.body.byteLength),
+        templateJson(template),
+        toBuffer(template.body),
         at,
         at,
         nextAt ?? null,
@@ -152,33 +95,7 @@ export class SqliteSchedules {
                (SELECT e.detail FROM events e WHERE e.message_seq = m.seq AND e.state IN ('DELIVERED', 'ERROR')
                 ORDER BY e.seq DESC LIMIT 1) AS last_attempt
              FROM messages m WHERE m.schedule_id = ? ORDER BY m.seq DESC LIMIT ?`)
-      .all(scheduleId, count) as {
-      id: string;
-      url: string;
-      state: string;
-      created_at: number;
-      finished_at: number | null;
-      retried: number;
-      trigger: string | null;
-      last_attempt: string | null;
-    }[];
-    return rows.map((row) => {
-      const run: ScheduleRun = {
-        messageId: row.id,
-        url: row.url,
-        trigger: row.trigger === 'manual' ? 'manual' : 'cron',
-        state: RUN_STATES[row.state] ?? 'IN_PROGRESS',
-        createdAt: row.created_at,
-        retried: row.retried,
-      };
-      if (row.finished_at !== null) run.finishedAt = row.finished_at;
-      if (row.last_attempt) {
-        const detail = JSON.parse(row.last_attempt) as ResponseDetail;
-        if (detail.status !== undefined) run.responseStatus = detail.status;
-        if (detail.durationMs !== undefined) run.durationMs = detail.durationMs;
-        if (detail.error !== undefined) run.error = detail.error;
-      }
-      return run;
-    });
+      .all(scheduleId, count) as ScheduleRunRow[];
+    return rows.map(scheduleRunFromRow);
   }
 }
