@@ -30,4 +30,9 @@ export function checkName(name: string, field: string): string {
 }
 
 /** Flow-control keys also allow `:` and `@`, for keys like `tenant:42` or `user@example.com`. */
-export const FLOW_CONTROL_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;
+const FLOW_CONTROL_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export function checkFlowControlKey(key: string, field: string): string {
+  if (!FLOW_CONTROL_KEY.test(key)) throw invalid(field, `"${key}" may only contain A-Z a-z 0-9 . _ : @ - (1-128 characters)`);
+  return key;
+}

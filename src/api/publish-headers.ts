@@ -10,7 +10,7 @@ import { canonicalHeaderName, isHeaderName, isHeaderValue, UNFORWARDABLE_HEADERS
 import { HTTP_METHODS, type CallbackConfig, type FlowControlConfig, type HeaderMap, type HttpMethod, type RedactSpec } from '../core/message.js';
 import type { PublishOptions } from '../core/publish-options.js';
 import { compileRetryDelayExpression, RetryDelayExpressionError } from '../delivery/retry-delay-expression.js';
-import { FLOW_CONTROL_KEY, parseDestinationUrl } from './destination.js';
+import { checkFlowControlKey, parseDestinationUrl } from './destination.js';
 
 
 export type { PublishOptions };
@@ -175,8 +175,7 @@ function parseFlowControl(headers: IncomingHeaders, limits: Limits): FlowControl
   if (key === undefined && value === undefined) return undefined;
   if (key === undefined) throw invalid('Upstash-Flow-Control-Key', 'is required with Upstash-Flow-Control-Value');
   if (value === undefined) throw invalid('Upstash-Flow-Control-Value', 'is required with Upstash-Flow-Control-Key (e.g. "parallelism=3, rate=10, period=1m")');
-  if (!FLOW_CONTROL_KEY.test(key.trim())) throw invalid('Upstash-Flow-Control-Key', 'may only contain A-Z a-z 0-9 . _ : @ - (1-128 characters)');
-  const config: FlowControlConfig = { key: key.trim() };
+  const config: FlowControlConfig = { key: checkFlowControlKey(key.trim(), 'Upstash-Flow-Control-Key') };
   const field = 'Upstash-Flow-Control-Value';
   for (const raw of value.split(',')) {
     const part = raw.trim();

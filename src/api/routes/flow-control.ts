@@ -1,18 +1,14 @@
 /** Flow-control management, /v2/flowControl and /v2/globalParallelism (spec §11.9). */
 import { invalid } from '../../core/errors.js';
 import type { FlowControlChange } from '../../core/flow-control.js';
-import { FLOW_CONTROL_KEY } from '../destination.js';
+import { checkFlowControlKey } from '../destination.js';
 import { json, ok, pathParam, type RequestContext, type Route } from '../http.js';
 import { renderFlowControl } from '../render.js';
 import type { ApiServices } from '../services.js';
 
 const MAX_PERIOD_SECONDS = 7 * 86_400;
 
-function keyParam(ctx: RequestContext): string {
-  const key = pathParam(ctx, 'key');
-  if (!FLOW_CONTROL_KEY.test(key)) throw invalid('key', `"${key}" may only contain A-Z a-z 0-9 . _ : @ - (1-128 characters)`);
-  return key;
-}
+const keyParam = (ctx: RequestContext): string => checkFlowControlKey(pathParam(ctx, 'key'), 'key');
 
 function wholeNumber(query: URLSearchParams, name: string, max: number): number | undefined {
   const value = query.get(name);
