@@ -20,6 +20,11 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * point (say, a stand-in server while src/ is unfinished); relative to the repo root.
  */
 const ENTRY = resolve(REPO_ROOT, process.env.COURIER_BENCH_ENTRY ?? 'src/main.ts');
+/**
+ * Extra Node flags for each Courier process only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * to profile Courier under load (NODE_OPTIONS refuses --cpu-prof, and would profile every process).
+ */
+const COURIER_NODE_ARGS = (process.env.COURIER_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const READY_TIMEOUT_MS = 30_000;
 
 export function courierEntry(): string {
@@ -84,7 +89,7 @@ export class CourierProcess {
     // An inherited COURIER_STORE must not redirect a SQLite measurement.
     delete env.COURIER_STORE;
     if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
-    const child = spawnManaged(process.execPath, ['--import', 'tsx', ENTRY], {
+    const child = spawnManaged(process.execPath, [...COURIER_NODE_ARGS, '--import', 'tsx', ENTRY], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -107,6 +107,8 @@ const USAGE = `Usage: npm run bench -- [options]
 
 Env: COURIER_BENCH_ENTRY runs another Courier entry point than src/main.ts
 (relative to the repo root), e.g. a stand-in server while src/ is unfinished.
+COURIER_BENCH_NODE_ARGS adds Node flags to each Courier process only, e.g.
+"--cpu-prof --cpu-prof-dir=/tmp/prof" to profile Courier under load.
 Results: a Markdown table on stdout, progress on stderr, JSON in bench/results/latest.json
 (latest-<store>[-nodes<list>].json for another store or node count).
 `;

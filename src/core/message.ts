@@ -178,13 +178,33 @@ export interface DeadLetter {
   response: AttemptResponse;
 }
 
+export interface UrlParts {
+  origin: string;
+  host: string;
+  path: string;
+  /** What an HTTP request line carries: path and query. */
+  target: string;
+}
+
+const UNPARSED: UrlParts = { origin: '', host: '', path: '', target: '' };
+/** Bounds the cache below; destinations repeat, so it is cleared rarely. */
+const PARSED_URLS_MAX = 4_096;
+const parsedUrls = new Map<string, UrlParts>();
+
 /**
- * The parts of a destination URL that filters, claims and per-origin limits
- * key on, from one parse. Empty strings for a URL that does not parse (never
+ * The parts of a destination URL that filters, claims, per-origin limits and
+ * the outgoing request key on. A message's URL is looked at several times on
+ * its way (stored, claimed, sent), and WHATWG parsing is not cheap, so parses
+ * are cached by URL text. Empty strings for a URL that does not parse (never
  * the case for one that passed publish validation).
  */
-export function urlParts(url: string): { origin: string; host: string; path: string } {
-  if (!URL.canParse(url)) return { origin: '', host: '', path: '' };
+export function urlParts(url: string): UrlParts {
+  let parts = parsedUrls.get(url);
+  if (parts !== undefined) return parts;
+  if (!URL.canParse(url)) return UNPARSED;
   const parsed = new URL(url);
-  return { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname };
+  parts = { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname, target: `${parsed.pathname}${parsed.search}` };
+  if (parsedUrls.size >= PARSED_URLS_MAX) parsedUrls.clear();
+  parsedUrls.set(url, parts);
+  return parts;
 }

@@ -58,6 +58,13 @@ export class Dispatcher {
   /** Ask the store when work next falls due at the end of the next pump (see pump()). */
   private lookAheadWanted = true;
   private settleScheduled = false;
+  /**
+   * The last pump stopped short of what is due: at the in-flight cap, or
+   * with saturated origins left out. Only then can a settle's freed room
+   * make stored work claimable; otherwise a claim after every settle would
+   * cost a store round trip per batch and find nothing.
+   */
+  private heldBack = false;
   private settling: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -160,17 +167,17 @@ export class Dispatcher {
     try {
       do {
         this.pumpRequested = false;
+        this.heldBack = true;
         while (this.running && this.inFlight.size < options.maxInFlight) {
           const limit = Math.min(CLAIM_BATCH, options.maxInFlight - this.inFlight.size);
+          const excludeOrigins = this.saturatedOrigins();
           claimedAt = clock.now();
-          const claimed = await store.claimDue({
-            now: claimedAt,
-            limit,
-            leaseMs: options.leaseMs,
-            excludeOrigins: this.saturatedOrigins(),
-          });
+          const claimed = await store.claimDue({ now: claimedAt, limit, leaseMs: options.leaseMs, excludeOrigins });
           for (const message of claimed) this.startAttempt(message);
-          if (claimed.length < limit) break;
+          if (claimed.length < limit) {
+            this.heldBack = excludeOrigins.length > 0;
+            break;
+          }
         }
       } while (this.pumpRequested && this.running);
       // Every due time this process creates reaches wake(dueAt), so asking the store
@@ -245,14 +252,17 @@ export class Dispatcher {
       results = batch.map(() => 'leaseLost');
     }
     let earliestRetry = Number.POSITIVE_INFINITY;
+    let freesSlot = false;
     batch.forEach(({ settlement, claimed }, index) => {
       this.release(claimed.spec.messageId);
       this.logOutcome(settlement, claimed, results[index] ?? 'leaseLost');
       if (settlement.kind === 'retry') earliestRetry = Math.min(earliestRetry, settlement.nextAt);
       if (settlement.followUps.length > 0) earliestRetry = Math.min(earliestRetry, ...settlement.followUps.map((f) => f.spec.notBefore));
+      // A finished attempt of a queued or flow-controlled message may let the next one start.
+      if (claimed.spec.queueName !== undefined || claimed.spec.flowControl !== undefined) freesSlot = true;
     });
     if (earliestRetry !== Number.POSITIVE_INFINITY) this.wake(earliestRetry);
-    this.wake();
+    if (this.heldBack || freesSlot) this.wake();
     if (this.inFlight.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 

@@ -5,7 +5,7 @@
  * failed attempt), and must cap how much of a response it reads.
  */
 import { Pool, errors as undiciErrors } from 'undici';
-import type { AttemptResponse, HttpMethod } from '../core/message.js';
+import { urlParts, type AttemptResponse, type HttpMethod } from '../core/message.js';
 
 export interface OutgoingRequest {
   url: string;
@@ -64,16 +64,20 @@ export function createPooledClient(options: PooledClientOptions): DeliveryClient
   return {
     async send(request) {
       const started = performance.now();
-      const target = new URL(request.url);
+      const { origin, target } = urlParts(request.url);
+      // The attempt's whole deadline, headers and body. A plain timer, not AbortSignal.timeout,
+      // which costs a weak reference and a finalizer per request on this hot path.
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(new DOMException('deadline', 'TimeoutError')), request.timeoutMs);
       try {
-        const response = await poolFor(target.origin).request({
-          path: `${target.pathname}${target.search}`,
+        const response = await poolFor(origin).request({
+          path: target,
           method: request.method,
           headers: request.headers,
           body: request.body.byteLength > 0 || request.method !== 'GET' ? request.body : null,
           headersTimeout: request.timeoutMs,
           bodyTimeout: request.timeoutMs,
-          signal: AbortSignal.timeout(request.timeoutMs),
+          signal: deadline.signal,
         });
         const chunks: Buffer[] = [];
         let kept = 0;
@@ -92,6 +96,8 @@ export function createPooledClient(options: PooledClientOptions): DeliveryClient
         };
       } catch (error) {
         return { error: describeError(error, request.timeoutMs), durationMs: Math.round(performance.now() - started) };
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {

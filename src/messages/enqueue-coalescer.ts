@@ -4,6 +4,11 @@
  * and each caller gets its own slice of the results. No caller is answered
  * before the transaction holding its messages has committed, so durability
  * is unchanged; only the per-transaction cost is shared.
+ *
+ * One commit at a time: publishes that arrive while a commit is in flight
+ * (on a networked store, its round trip) wait for it and then go together in
+ * the next. Overlapping commits instead would each carry a few messages, and
+ * per-statement costs, not rows, would bound throughput.
  */
 import type { NewMessage } from '../core/message.js';
 import type { EnqueueResult, Handoff, Store } from '../store/port.js';
@@ -19,7 +24,8 @@ const MAX_MESSAGES_PER_COMMIT = 2_000;
 
 export class EnqueueCoalescer {
   private waiting: Waiting[] = [];
-  private scheduled = false;
+  /** A flush is scheduled or running: it takes whatever is waiting when it next looks. */
+  private flushing = false;
 
   constructor(
     private readonly store: Store,
@@ -30,16 +36,13 @@ export class EnqueueCoalescer {
   enqueue(messages: NewMessage[], at: () => number): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ messages, resolve, reject });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        void this.flush(at());
-      });
+      if (this.flushing) return;
+      this.flushing = true;
+      setImmediate(() => void this.flush(at));
     });
   }
 
-  private async flush(at: number): Promise<void> {
+  private async flush(at: () => number): Promise<void> {
     while (this.waiting.length > 0) {
       const group: Waiting[] = [];
       let size = 0;
@@ -49,7 +52,7 @@ export class EnqueueCoalescer {
         size += next.messages.length;
       }
       try {
-        const results = await this.store.enqueue(group.flatMap((waiting) => waiting.messages), at, this.handoff());
+        const results = await this.store.enqueue(group.flatMap((waiting) => waiting.messages), at(), this.handoff());
         let offset = 0;
         for (const waiting of group) {
           waiting.resolve(results.slice(offset, offset + waiting.messages.length));
@@ -59,5 +62,6 @@ export class EnqueueCoalescer {
         for (const waiting of group) waiting.reject(error);
       }
     }
+    this.flushing = false;
   }
 }
