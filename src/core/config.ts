@@ -51,6 +51,11 @@ const ENV_SCHEMA = z.object({
   COURIER_DEDUP_WINDOW: duration('10m'),
   COURIER_LOG_RETENTION: duration('7d'),
   COURIER_DLQ_RETENTION: duration('30d'),
+  // Instance groups (the gateway): the defaults a group gets when its first instance registers.
+  COURIER_HEARTBEAT_INTERVAL: duration('300s'),
+  COURIER_INSTANCE_STALE_AFTER: duration('900s'),
+  /** How often a node re-reads the instance registry, to see heartbeats and health changes made through other nodes. */
+  COURIER_REGISTRY_REFRESH: duration('1s'),
   COURIER_SQLITE_SYNCHRONOUS: z.enum(['normal', 'full']).default('normal'),
 });
 
@@ -121,6 +126,7 @@ export interface Config {
     leaseMs: number;
   };
   retention: { logsMs: number; deadLettersMs: number };
+  gateway: { heartbeatIntervalMs: number; staleAfterMs: number; registryRefreshMs: number };
   store: StoreLocation;
 }
 
@@ -167,6 +173,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.COURIER_LEASE,
     },
     retention: { logsMs: e.COURIER_LOG_RETENTION, deadLettersMs: e.COURIER_DLQ_RETENTION },
+    gateway: {
+      heartbeatIntervalMs: e.COURIER_HEARTBEAT_INTERVAL,
+      staleAfterMs: e.COURIER_INSTANCE_STALE_AFTER,
+      registryRefreshMs: e.COURIER_REGISTRY_REFRESH,
+    },
     store: parseStoreLocation(e.COURIER_STORE, e.COURIER_DATA_DIR, e.COURIER_SQLITE_SYNCHRONOUS),
   };
 }

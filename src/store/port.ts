@@ -23,6 +23,7 @@ import type { FlowControlChange, FlowControlState } from '../core/flow-control.j
 import type { QueueRecord, QueueSettings } from '../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../core/url-group.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 
 /** What an engine can do natively; the core falls back where a flag is false. */
 export interface StoreCapabilities {
@@ -321,6 +322,27 @@ export interface Store {
    * Resolves once listening; the returned function stops it.
    */
   watchWork(onWork: (dueAt: number) => void): Promise<() => Promise<void>>;
+
+  // Instance groups (the gateway, seed 000).
+  /**
+   * A heartbeat: creates the instance (registeredAt = lastHeartbeat = at,
+   * health { ejections: 0, readmittedAt: at }) or replaces its registration
+   * fields and sets lastHeartbeat = at, keeping registeredAt and health. An
+   * unknown group is created with `groupDefaults`. Returns the stored record.
+   */
+  heartbeatInstance(registration: InstanceRegistration, groupDefaults: InstanceGroupSettings, at: number): Promise<InstanceRecord>;
+  /** False if the instance is unknown. */
+  deregisterInstance(group: string, id: string): Promise<boolean>;
+  /** One group's instances, or every group's; ordered by group, then id. */
+  listInstances(group?: string): Promise<InstanceRecord[]>;
+  /** Replaces the instance's health (a transition the gateway decided). False if the instance is unknown. */
+  setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean>;
+  /** Creates or replaces a group's settings, keeping createdAt. */
+  saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord>;
+  getInstanceGroup(name: string): Promise<InstanceGroupRecord | undefined>;
+  listInstanceGroups(): Promise<InstanceGroupRecord[]>;
+  /** Deletes the group and its instances. False if unknown. */
+  deleteInstanceGroup(name: string): Promise<boolean>;
 
   stats(): Promise<StoreStats>;
   purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;

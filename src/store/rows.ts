@@ -4,6 +4,7 @@
  * detail beside its body, a schedule's template as JSON beside its body.
  */
 import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../core/message.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 import { urlParts } from '../core/message.js';
 import type { PublishOptions } from '../core/publish-options.js';
 import type { ScheduleRecord, ScheduleRun, ScheduleTemplate } from '../core/schedule.js';
@@ -268,4 +269,91 @@ export function scheduleRunFromRow(row: ScheduleRunRow): ScheduleRun {
     retried: row.retried,
     lastAttempt: row.last_attempt,
   });
+}
+
+/**
+ * Instance groups and instances, as every adapter stores them: a group's
+ * settings as JSON beside its name; an instance's registration and health as
+ * JSON beside its key (group, id) and its two times. JSON.stringify drops
+ * undefined members, so an unset optional field reads back absent.
+ */
+type StoredRegistration = Omit<InstanceRegistration, 'group' | 'id'>;
+type StoredGroupSettings = Omit<InstanceGroupSettings, 'name'>;
+
+export function registrationJson(registration: InstanceRegistration): string {
+  const { group: _group, id: _id, ...rest } = registration;
+  return JSON.stringify(rest satisfies StoredRegistration);
+}
+
+export const instanceHealthJson = (health: InstanceHealth): string => JSON.stringify(health);
+
+/** The health of an instance seen for the first time (see Store.heartbeatInstance). */
+export const firstHealthJson = (at: number): string => instanceHealthJson({ ejections: 0, readmittedAt: at });
+
+export function groupSettingsJson(settings: InstanceGroupSettings): string {
+  const { name: _name, ...rest } = settings;
+  return JSON.stringify(rest satisfies StoredGroupSettings);
+}
+
+/** An instance as each adapter reads it back. */
+export interface StoredInstance {
+  group: string;
+  id: string;
+  registration: string;
+  lastHeartbeat: number;
+  registeredAt: number;
+  health: string;
+}
+
+export function instanceFrom(stored: StoredInstance): InstanceRecord {
+  return {
+    ...(JSON.parse(stored.registration) as StoredRegistration),
+    group: stored.group,
+    id: stored.id,
+    lastHeartbeat: stored.lastHeartbeat,
+    registeredAt: stored.registeredAt,
+    health: JSON.parse(stored.health) as InstanceHealth,
+  };
+}
+
+export function instanceGroupFrom(stored: { name: string; settings: string; createdAt: number; updatedAt: number }): InstanceGroupRecord {
+  return {
+    ...(JSON.parse(stored.settings) as StoredGroupSettings),
+    name: stored.name,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+  };
+}
+
+/** An `instances` row of the SQL adapters. */
+export interface InstanceRow {
+  group_name: string;
+  id: string;
+  registration: string;
+  last_heartbeat: number;
+  registered_at: number;
+  health: string;
+}
+
+export function instanceFromRow(row: InstanceRow): InstanceRecord {
+  return instanceFrom({
+    group: row.group_name,
+    id: row.id,
+    registration: row.registration,
+    lastHeartbeat: row.last_heartbeat,
+    registeredAt: row.registered_at,
+    health: row.health,
+  });
+}
+
+/** An `instance_groups` row of the SQL adapters. */
+export interface InstanceGroupRow {
+  name: string;
+  settings: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export function instanceGroupFromRow(row: InstanceGroupRow): InstanceGroupRecord {
+  return instanceGroupFrom({ name: row.name, settings: row.settings, createdAt: row.created_at, updatedAt: row.updated_at });
 }

@@ -19,6 +19,7 @@ import type {
   NewMessage,
 } from '../../src/core/message.js';
 import type { DeadLetterFilter, EventQuery, Lease, MessageFilter, Settlement, Store } from '../../src/store/port.js';
+import { runInstanceCases } from './store-contract-instances.js';
 import { runTopologyCases } from './store-contract-topology.js';
 
 export interface StoreUnderTest {
@@ -1031,5 +1032,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
 
     // Queues, flow control, nextDueAt over both, URL groups and schedules.
     runTopologyCases({ store: () => store, T, leaseMs: LEASE_MS, spec, leaseOf, ack, retry, deadLetter, statesOf });
+
+    // Instance groups and their instances (the gateway's registry).
+    runInstanceCases({ store: () => store, reopen: () => sut.reopen?.(), T });
   });
 }

@@ -149,12 +149,36 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX schedules_destination ON schedules (destination);
     `,
   },
+  {
+    version: 2,
+    name: 'instance groups and their instances (the gateway)',
+    sql: `
+      CREATE TABLE instance_groups (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      -- Registration and health are JSON text (rows.ts, shared with the other
+      -- stores): the gateway reads whole groups and never filters on their fields.
+      CREATE TABLE instances (
+        group_name TEXT NOT NULL,
+        id TEXT NOT NULL,
+        registration TEXT NOT NULL,
+        last_heartbeat BIGINT NOT NULL,
+        registered_at BIGINT NOT NULL,
+        health TEXT NOT NULL,
+        PRIMARY KEY (group_name, id)
+      );
+    `,
+  },
 ];
 
 /** Every table a migration made, for tests that empty the store between cases. */
 export const TABLES = [
   'credentials', 'messages', 'events', 'dead_letters', 'dedup_keys', 'queues',
   'flow_control_keys', 'url_groups', 'url_group_endpoints', 'schedules',
+  'instance_groups', 'instances',
 ] as const;
 
 /** Creates `schema` if given and applies the migrations not yet applied, in one transaction. */

@@ -39,10 +39,12 @@ import type { FlowControlChange, FlowControlState } from '../../core/flow-contro
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../../core/instance.js';
 import { specFromRow } from '../rows.js';
 import * as claims from './claims.js';
 import * as flowControl from './flow-control.js';
 import * as history from './history.js';
+import * as instances from './instances.js';
 import { migrate } from './migrations.js';
 import * as queues from './queues.js';
 import * as schedules from './schedules.js';
@@ -387,6 +389,38 @@ export class PostgresStore implements Store {
       // close() already ended the listening connection, and with it the LISTEN.
       if (!this.closed) await unlisten();
     };
+  }
+
+  async heartbeatInstance(registration: InstanceRegistration, groupDefaults: InstanceGroupSettings, at: number): Promise<InstanceRecord> {
+    return instances.heartbeatInstance(this.sql, registration, groupDefaults, at);
+  }
+
+  async deregisterInstance(group: string, id: string): Promise<boolean> {
+    return instances.deregisterInstance(this.sql, group, id);
+  }
+
+  async listInstances(group?: string): Promise<InstanceRecord[]> {
+    return instances.listInstances(this.sql, group);
+  }
+
+  async setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean> {
+    return instances.setInstanceHealth(this.sql, group, id, health);
+  }
+
+  async saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord> {
+    return instances.saveInstanceGroup(this.sql, settings, at);
+  }
+
+  async getInstanceGroup(name: string): Promise<InstanceGroupRecord | undefined> {
+    return instances.getInstanceGroup(this.sql, name);
+  }
+
+  async listInstanceGroups(): Promise<InstanceGroupRecord[]> {
+    return instances.listInstanceGroups(this.sql);
+  }
+
+  async deleteInstanceGroup(name: string): Promise<boolean> {
+    return instances.deleteInstanceGroup(this.sql, name);
   }
 
   async stats(): Promise<StoreStats> {

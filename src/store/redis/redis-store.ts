@@ -18,6 +18,7 @@ import type { FlowControlChange, FlowControlState } from '../../core/flow-contro
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../../core/instance.js';
 import type {
   CancelSelection,
   ClaimRequest,
@@ -404,6 +405,38 @@ export class RedisStore implements Store {
       if (!this.watchers.delete(subscriber)) return;
       await subscriber.quit().catch(() => subscriber.disconnect());
     };
+  }
+
+  heartbeatInstance(registration: InstanceRegistration, groupDefaults: InstanceGroupSettings, at: number): Promise<InstanceRecord> {
+    return this.topology.heartbeatInstance(registration, groupDefaults, at);
+  }
+
+  deregisterInstance(group: string, id: string): Promise<boolean> {
+    return this.topology.deregisterInstance(group, id);
+  }
+
+  listInstances(group?: string): Promise<InstanceRecord[]> {
+    return this.topology.listInstances(group);
+  }
+
+  setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean> {
+    return this.topology.setInstanceHealth(group, id, health);
+  }
+
+  saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord> {
+    return this.topology.saveInstanceGroup(settings, at);
+  }
+
+  async getInstanceGroup(name: string): Promise<InstanceGroupRecord | undefined> {
+    return (await this.topology.instanceGroups([name]))[0];
+  }
+
+  listInstanceGroups(): Promise<InstanceGroupRecord[]> {
+    return this.topology.listInstanceGroups();
+  }
+
+  deleteInstanceGroup(name: string): Promise<boolean> {
+    return this.topology.deleteInstanceGroup(name);
   }
 
   async stats(): Promise<StoreStats> {

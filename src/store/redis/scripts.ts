@@ -32,6 +32,11 @@ export const SCRIPT_NAMES = [
   'schedule-pause',
   'schedule-delete',
   'fire-schedules',
+  'instance-heartbeat',
+  'instance-deregister',
+  'instance-health',
+  'instance-group-save',
+  'instance-group-delete',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

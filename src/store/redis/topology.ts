@@ -1,11 +1,24 @@
-/** Queues, flow-control keys, URL groups and schedules on Redis: reads here, writes through their scripts. */
+/** Queues, flow-control keys, URL groups, schedules and instance groups on Redis: reads here, writes through their scripts. */
 import type { Redis } from 'ioredis';
 import type { FlowControlChange, FlowControlState } from '../../core/flow-control.js';
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../../core/instance.js';
 import type { EndpointRemoval } from '../port.js';
-import { scheduleFrom, scheduleRunFrom, specFrom, templateJson, toBuffer } from '../rows.js';
+import {
+  firstHealthJson,
+  groupSettingsJson,
+  instanceFrom,
+  instanceGroupFrom,
+  instanceHealthJson,
+  registrationJson,
+  scheduleFrom,
+  scheduleRunFrom,
+  specFrom,
+  templateJson,
+  toBuffer,
+} from '../rows.js';
 import { optionalNumber } from './codec.js';
 import type { Scripts } from './scripts.js';
 
@@ -13,6 +26,24 @@ type Row = (Buffer | null)[];
 const text = (value: Buffer | string | null | undefined): string => (value ?? '').toString();
 
 const SCHEDULE_FIELDS = ['cron', 'dest', 'tpl', 'body', 'paused', 'created', 'updated', 'next', 'last', 'ids', 'err'];
+
+/** A group's instances from its P:ins:<group> hash (fields r:/t:/c:/h: + id, see instance-heartbeat.lua), by id. */
+function instancesOf(group: string, fields: Record<string, string>): InstanceRecord[] {
+  const ids = Object.keys(fields)
+    .filter((field) => field.startsWith('r:'))
+    .map((field) => field.slice(2))
+    .sort();
+  return ids.map((id) =>
+    instanceFrom({
+      group,
+      id,
+      registration: fields[`r:${id}`]!,
+      lastHeartbeat: Number(fields[`t:${id}`]),
+      registeredAt: Number(fields[`c:${id}`]),
+      health: fields[`h:${id}`]!,
+    }),
+  );
+}
 
 function scheduleOf(id: string, row: Row): ScheduleRecord | undefined {
   const [cron, dest, tpl, body, paused, created, updated, next, last, ids, err] = row;
@@ -280,5 +311,67 @@ export class RedisTopology {
       runs.push(run);
     });
     return runs;
+  }
+
+  // ── instance groups ──
+  async heartbeatInstance(registration: InstanceRegistration, groupDefaults: InstanceGroupSettings, at: number): Promise<InstanceRecord> {
+    const stored = registrationJson(registration);
+    const [registeredAt, health] = (await this.scripts.run('instance-heartbeat', [
+      registration.group,
+      registration.id,
+      stored,
+      groupSettingsJson(groupDefaults),
+      firstHealthJson(at),
+      String(at),
+    ])) as [string, string];
+    return instanceFrom({
+      group: registration.group,
+      id: registration.id,
+      registration: stored,
+      lastHeartbeat: at,
+      registeredAt: Number(registeredAt),
+      health,
+    });
+  }
+
+  async deregisterInstance(group: string, id: string): Promise<boolean> {
+    return (await this.scripts.run('instance-deregister', [group, id])) === 1;
+  }
+
+  async listInstances(group?: string): Promise<InstanceRecord[]> {
+    const groups = group === undefined ? (await this.redis.smembers(this.key('igroups'))).sort() : [group];
+    const pipeline = this.redis.pipeline();
+    for (const name of groups) pipeline.hgetall(this.key('ins', name));
+    const results = await this.exec(pipeline);
+    return groups.flatMap((name, index) => instancesOf(name, results[index] as Record<string, string>));
+  }
+
+  async setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean> {
+    return (await this.scripts.run('instance-health', [group, id, instanceHealthJson(health)])) === 1;
+  }
+
+  async saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord> {
+    const stored = groupSettingsJson(settings);
+    const created = (await this.scripts.run('instance-group-save', [settings.name, stored, String(at)])) as string;
+    return instanceGroupFrom({ name: settings.name, settings: stored, createdAt: Number(created), updatedAt: at });
+  }
+
+  async instanceGroups(names: string[]): Promise<InstanceGroupRecord[]> {
+    const pipeline = this.redis.pipeline();
+    for (const name of names) pipeline.hmget(this.key('ig', name), 'settings', 'created', 'updated');
+    const results = await this.exec(pipeline);
+    return names.flatMap((name, index) => {
+      const [settings, created, updated] = results[index] as (string | null)[];
+      if (!settings) return [];
+      return [instanceGroupFrom({ name, settings, createdAt: Number(created), updatedAt: Number(updated) })];
+    });
+  }
+
+  async listInstanceGroups(): Promise<InstanceGroupRecord[]> {
+    return this.instanceGroups((await this.redis.smembers(this.key('igroups'))).sort());
+  }
+
+  async deleteInstanceGroup(name: string): Promise<boolean> {
+    return (await this.scripts.run('instance-group-delete', [name])) === 1;
   }
 }

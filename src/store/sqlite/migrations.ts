@@ -195,6 +195,29 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX schedules_destination ON schedules (destination);
     `,
   },
+  {
+    version: 4,
+    name: 'instance groups and their instances (the gateway)',
+    sql: `
+      CREATE TABLE instance_groups (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Registration and health are JSON (rows.ts): the gateway reads whole
+      -- groups and never filters on their fields in SQL.
+      CREATE TABLE instances (
+        group_name TEXT NOT NULL,
+        id TEXT NOT NULL,
+        registration TEXT NOT NULL,
+        last_heartbeat INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL,
+        health TEXT NOT NULL,
+        PRIMARY KEY (group_name, id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export function migrate(db: Database): void {

@@ -37,9 +37,11 @@ import type { FlowControlChange, FlowControlState } from '../../core/flow-contro
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../../core/instance.js';
 import { inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
 import { SqliteFlowControl, type Candidate } from './flow-control.js';
 import { SqliteHistory } from './history.js';
+import { SqliteInstances } from './instances.js';
 import { migrate } from './migrations.js';
 import { SqliteQueues } from './queues.js';
 import { SqliteSchedules } from './schedules.js';
@@ -70,6 +72,7 @@ export class SqliteStore implements Store {
   private readonly urlGroups: SqliteUrlGroups;
   private readonly schedules: SqliteSchedules;
   private readonly history: SqliteHistory;
+  private readonly instances: SqliteInstances;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
@@ -87,6 +90,7 @@ export class SqliteStore implements Store {
     this.urlGroups = new SqliteUrlGroups(this.sql);
     this.schedules = new SqliteSchedules(this.sql);
     this.history = new SqliteHistory(this.sql);
+    this.instances = new SqliteInstances(this.sql);
     this.releaseLeasesOfDeadProcess(Date.now());
   }
 
@@ -473,6 +477,38 @@ export class SqliteStore implements Store {
   /** One process owns the file and wakes itself on its own writes: nothing to watch. */
   async watchWork(): Promise<() => Promise<void>> {
     return async () => undefined;
+  }
+
+  async heartbeatInstance(registration: InstanceRegistration, groupDefaults: InstanceGroupSettings, at: number): Promise<InstanceRecord> {
+    return this.instances.heartbeat(registration, groupDefaults, at);
+  }
+
+  async deregisterInstance(group: string, id: string): Promise<boolean> {
+    return this.instances.deregister(group, id);
+  }
+
+  async listInstances(group?: string): Promise<InstanceRecord[]> {
+    return this.instances.list(group);
+  }
+
+  async setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean> {
+    return this.instances.setHealth(group, id, health);
+  }
+
+  async saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord> {
+    return this.instances.saveGroup(settings, at);
+  }
+
+  async getInstanceGroup(name: string): Promise<InstanceGroupRecord | undefined> {
+    return this.instances.getGroup(name);
+  }
+
+  async listInstanceGroups(): Promise<InstanceGroupRecord[]> {
+    return this.instances.listGroups();
+  }
+
+  async deleteInstanceGroup(name: string): Promise<boolean> {
+    return this.instances.deleteGroup(name);
   }
 
   async stats(): Promise<StoreStats> {

@@ -6,7 +6,8 @@
   P:qs:<queue> slot holders; P:fca:<key> active per key; P:q:<queue> / P:fck:<key> settings; P:stats counts;
   P:live unfinished by seq;
   P:fin finished by time; P:ev:<n> + P:events + P:me:<id> the log;
-  P:d:<dlqId> + P:dlq (by seq) + P:dlqt (by time) the DLQ; P:dedup + P:dedupx dedup keys.
+  P:d:<dlqId> + P:dlq (by seq) + P:dlqt (by time) the DLQ; P:dedup + P:dedupx dedup keys;
+  P:igroups + P:ig:<group> + P:ins:<group> instance groups and their instances (see instance-heartbeat.lua).
   Sorted-set members are %012d(seq) .. id, so equal scores fall back to acceptance order. ]]
 local P = ARGV[1]
 local function k(...) return P .. ':' .. table.concat({ ... }, ':') end

@@ -1,0 +1,134 @@
+/**
+ * Instance groups: the gateway's destinations (seed 000). Worker instances
+ * register and heartbeat into a named group; a message published to the
+ * group is delivered to ONE live instance, chosen per attempt.
+ *
+ * These are the records the store keeps. What is live, ejected or in slow
+ * start is decided by the gateway domain (src/gateway/) from these fields and
+ * a clock, never by the store.
+ */
+
+/** How the gateway picks among the usable instances of a group's best tier. */
+export const STRATEGIES = ['round-robin', 'weighted-round-robin', 'least-in-flight'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** What an instance sends with each heartbeat (seed 000's record plus Courier's optional fields). */
+export interface InstanceRegistration {
+  group: string;
+  id: string;
+  /** Base URL; a delivery to `group:<name>/<path>` goes to `<url>/<path>`. */
+  url: string;
+  hostname?: string;
+  region?: string;
+  /** Seed 000 sends "active"; "draining" keeps the record but takes no new work. */
+  status: 'active' | 'draining';
+  startedAt: number;
+  /** Relative share for weighted round robin and least in-flight; default 1. */
+  weight: number;
+  /** Tier: lower is preferred; the next tier is used only when every better tier is empty. Default 0. */
+  priority: number;
+  capabilities: string[];
+  /** At most this many attempts in flight to the instance from one node; unset = no cap. */
+  maxInFlight?: number;
+}
+
+/**
+ * Health the gateway records about an instance. Written only on transitions
+ * (an ejection, a re-admission, an active check flipping), never per attempt,
+ * so it is shared across nodes and survives restarts without a store write on
+ * the delivery path.
+ */
+export interface InstanceHealth {
+  /** Ejected (passive outlier detection) until this time. */
+  ejectedUntil?: number;
+  /** Ejections so far; each one lasts base × count, capped. Decays back to 0 after a healthy spell. */
+  ejections: number;
+  /** When the instance last came back (re-admitted or first seen): slow start ramps its weight from here. */
+  readmittedAt?: number;
+  /** Active health checks' verdict; undefined while no check has decided. */
+  checkedHealthy?: boolean;
+}
+
+export interface InstanceRecord extends InstanceRegistration {
+  lastHeartbeat: number;
+  registeredAt: number;
+  health: InstanceHealth;
+}
+
+export interface OutlierSettings {
+  /** Consecutive failed attempts that eject an instance; 0 disables. */
+  consecutiveFailures: number;
+  /** Failure share (0–100) over the last `windowSize` attempts that ejects; 0 disables. */
+  failureRatePercent: number;
+  /** Attempts an instance must have in the window before its failure rate counts. */
+  minimumRequests: number;
+  windowSize: number;
+  baseEjectionMs: number;
+  maxEjectionMs: number;
+  /** Never more than this share (0–100) of a group ejected at once; at least one instance may always be ejected. */
+  maxEjectionPercent: number;
+}
+
+export interface HealthCheckSettings {
+  /** Path probed with GET on each instance's URL. */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive passes that mark an unhealthy instance healthy. */
+  healthyThreshold: number;
+  /** Consecutive failures that mark a healthy instance unhealthy. */
+  unhealthyThreshold: number;
+}
+
+export interface InstanceGroupSettings {
+  name: string;
+  strategy: StrategyName;
+  /** Prefer instances in the message's (or caller's) region when any is usable there. */
+  regionAffinity: boolean;
+  /** How often instances are told to heartbeat (seed: 300 s). */
+  heartbeatIntervalMs: number;
+  /** An instance whose last heartbeat is older than this is not live (seed: 900 s). */
+  staleAfterMs: number;
+  outlier: OutlierSettings;
+  /** Re-admitted and new instances ramp from 10 % to full weight over this long; 0 disables. */
+  slowStartMs: number;
+  /** Unset: no active checks. */
+  healthCheck?: HealthCheckSettings;
+  /** When fewer than this share (0–100) of live instances are healthy, health is ignored and all live ones are used. */
+  panicThresholdPercent: number;
+  /**
+   * SHA-256 (hex) of the group's registration secret, if it has one: an
+   * instance may then heartbeat with the secret instead of the API token.
+   * Only the hash is stored.
+   */
+  registrationSecretHash?: string;
+}
+
+export interface InstanceGroupRecord extends InstanceGroupSettings {
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const DEFAULT_OUTLIER: OutlierSettings = {
+  consecutiveFailures: 5,
+  failureRatePercent: 0,
+  minimumRequests: 20,
+  windowSize: 100,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectionPercent: 50,
+};
+
+export const defaultGroupSettings = (name: string): InstanceGroupSettings => ({
+  name,
+  strategy: 'round-robin',
+  regionAffinity: true,
+  heartbeatIntervalMs: 300_000,
+  staleAfterMs: 900_000,
+  outlier: { ...DEFAULT_OUTLIER },
+  slowStartMs: 0,
+  panicThresholdPercent: 50,
+});
+
+/** `group:<name>/<path>`: a URL-group name cannot contain ':' and a URL needs '://', so the form cannot clash with either. */
+export const GROUP_DESTINATION_PREFIX = 'group:';
