@@ -1,0 +1,139 @@
+/**
+ * The instance registry as the delivery path sees it: every group's settings
+ * and instances, held in memory and re-read from the store every
+ * `refreshMs`, so choosing an instance never waits on the store.
+ *
+ * Writes go to the store first and then into the cache, so a heartbeat or an
+ * ejection made through this node is seen here at once; one made through
+ * another node sharing the store is seen at the next refresh (default 1 s).
+ * A refresh replaces the cache wholesale: the store is the truth.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
+import type { Store } from '../store/port.js';
+
+export interface GroupView {
+  settings: InstanceGroupRecord;
+  /** Every registered instance, live or not, ordered by id. */
+  instances: InstanceRecord[];
+}
+
+export interface InstanceRegistryDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** The settings a group gets when its first instance registers. */
+  groupDefaults: (name: string) => InstanceGroupSettings;
+  refreshMs: number;
+}
+
+export class InstanceRegistry {
+  private groups = new Map<string, GroupView>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly deps: InstanceRegistryDeps) {}
+
+  /** Loads the registry once, then keeps it fresh until stop(). */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.deps.logger.error({ err: error }, 'instance registry refresh failed'));
+    }, this.deps.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Called after every change this node sees (its own writes and each refresh). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  group(name: string): GroupView | undefined {
+    return this.groups.get(name);
+  }
+
+  allGroups(): GroupView[] {
+    return [...this.groups.values()];
+  }
+
+  /** Re-reads every group and instance; concurrent callers share one read. */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const [settings, instances] = await Promise.all([this.deps.store.listInstanceGroups(), this.deps.store.listInstances()]);
+        const next = new Map<string, GroupView>(settings.map((group) => [group.name, { settings: group, instances: [] }]));
+        for (const instance of instances) next.get(instance.group)?.instances.push(instance);
+        this.groups = next;
+        this.changed();
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  async heartbeat(registration: InstanceRegistration): Promise<{ instance: InstanceRecord; settings: InstanceGroupRecord }> {
+    const { store, clock, groupDefaults } = this.deps;
+    const instance = await store.heartbeatInstance(registration, groupDefaults(registration.group), clock.now());
+    let view = this.groups.get(instance.group);
+    if (!view) {
+      const settings = await store.getInstanceGroup(instance.group);
+      if (!settings) throw new Error(`instance group "${instance.group}" vanished during a heartbeat`);
+      view = { settings, instances: [] };
+      this.groups.set(instance.group, view);
+    }
+    view.instances = upsertById(view.instances, instance);
+    this.changed();
+    return { instance, settings: view.settings };
+  }
+
+  async deregister(group: string, id: string): Promise<boolean> {
+    const removed = await this.deps.store.deregisterInstance(group, id);
+    const view = this.groups.get(group);
+    if (view) view.instances = view.instances.filter((instance) => instance.id !== id);
+    this.changed();
+    return removed;
+  }
+
+  /** Records a health transition (an ejection, a re-admission, a check verdict) for every node. */
+  async setHealth(group: string, id: string, health: InstanceHealth): Promise<void> {
+    const view = this.groups.get(group);
+    const current = view?.instances.find((instance) => instance.id === id);
+    // The cache changes first, so the very next choice on this node already sees it.
+    if (view && current) view.instances = upsertById(view.instances, { ...current, health });
+    this.changed();
+    await this.deps.store.setInstanceHealth(group, id, health);
+  }
+
+  async saveGroup(settings: InstanceGroupSettings): Promise<InstanceGroupRecord> {
+    const record = await this.deps.store.saveInstanceGroup(settings, this.deps.clock.now());
+    const view = this.groups.get(record.name);
+    this.groups.set(record.name, { settings: record, instances: view?.instances ?? [] });
+    this.changed();
+    return record;
+  }
+
+  async deleteGroup(name: string): Promise<boolean> {
+    const deleted = await this.deps.store.deleteInstanceGroup(name);
+    this.groups.delete(name);
+    this.changed();
+    return deleted;
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function upsertById(instances: readonly InstanceRecord[], instance: InstanceRecord): InstanceRecord[] {
+  const others = instances.filter((existing) => existing.id !== instance.id);
+  return [...others, instance].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
