@@ -20,6 +20,12 @@ import { QueueService } from './queues/queue-service.js';
 import { ScheduleService } from './schedules/schedule-service.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { UrlGroupService } from './url-groups/url-group-service.js';
+import { instanceRoutes } from './api/routes/instances.js';
+import { defaultGroupSettings } from './core/instance.js';
+import { Balancer } from './gateway/balancer.js';
+import { createGroupRouter } from './gateway/group-router.js';
+import { InstanceService } from './gateway/instance-service.js';
+import { InstanceRegistry } from './gateway/registry.js';
 import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
 
@@ -64,6 +70,20 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       maxResponseBytes: config.delivery.maxResponseBytes,
     });
+  const groupDefaults = (name: string) => ({
+    ...defaultGroupSettings(name),
+    heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
+    staleAfterMs: config.gateway.staleAfterMs,
+  });
+  const registry = new InstanceRegistry({
+    store,
+    clock,
+    logger: logger.child({ component: 'registry' }),
+    groupDefaults,
+    refreshMs: config.gateway.registryRefreshMs,
+  });
+  await registry.start();
+  const balancer = new Balancer({ registry, clock, logger: logger.child({ component: 'gateway' }) });
   const dispatcher = new Dispatcher({
     store,
     client,
@@ -71,6 +91,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     logger: logger.child({ component: 'delivery' }),
     currentSigningKey: () => keys.current(),
     options: { ...config.delivery, defaultTimeoutMs: config.limits.defaultTimeoutMs },
+    router: createGroupRouter(balancer),
   });
   const notifyDue = (dueAt: number) => dispatcher.wake(dueAt);
   const startedAt = Date.now();
@@ -111,6 +132,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
       handoffCapacity: () => dispatcher.handoffCapacity(),
       deliver: (claimed) => dispatcher.deliver(claimed),
     },
+    instanceGroupExists: (name) => registry.group(name) !== undefined,
   });
   // The scheduler and the schedule service need each other: the service wakes the scheduler, which fires through it.
   let scheduler: Scheduler | undefined;
@@ -136,6 +158,8 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     }),
     urlGroups: new UrlGroupService({ store, clock }),
     schedules,
+    instances: new InstanceService({ registry, balancer, clock }),
+    instanceGroupDefaults: groupDefaults,
     keys,
     health,
   };
@@ -144,6 +168,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  balancer.start();
   dispatcher.start();
   scheduler.start();
   // Work stored through another node sharing the store wakes this one at once (stores with pushNotify).
@@ -177,6 +202,8 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
         clearInterval(purge);
         await stopWatching();
         await scheduler.stop();
+        registry.stop();
+        await balancer.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

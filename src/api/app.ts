@@ -17,6 +17,7 @@ import { queueRoutes } from './routes/queues.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { systemRoutes } from './routes/system.js';
 import { urlGroupRoutes } from './routes/url-groups.js';
+import { instanceRoutes } from './routes/instances.js';
 import type { ApiServices } from './services.js';
 
 /** Node's defaults are 16 KiB of headers; publish options travel in headers, so allow more but stay bounded. */
@@ -32,6 +33,7 @@ export function createRoutes(services: ApiServices): Route[] {
     ...flowControlRoutes(services),
     ...urlGroupRoutes(services),
     ...scheduleRoutes(services),
+    ...instanceRoutes(services.instances, services.instanceGroupDefaults, () => services.clock.now()),
   ];
 }
 
@@ -55,7 +57,8 @@ export function createApp(services: ApiServices, options: { token: string; logge
     const found = matchRoute(routes, method, path);
     if (found === undefined) return writeReply(res, json(404, { error: `no route for ${method} ${path}` }));
     if (found === 'method-not-allowed') return writeReply(res, json(405, { error: `method ${method} not allowed on ${path}` }));
-    if (found.route.auth && !tokenMatches(req, query)) {
+    const authenticated = found.route.auth !== false && tokenMatches(req, query);
+    if (found.route.auth === true && !authenticated) {
       return writeReply(res, json(401, { error: 'missing or invalid token: send Authorization: Bearer <QSTASH_TOKEN>' }));
     }
     const ctx: RequestContext = {
@@ -66,6 +69,7 @@ export function createApp(services: ApiServices, options: { token: string; logge
       query,
       params: found.params,
       callerIp: req.socket.remoteAddress ?? '',
+      authenticated,
       body: (limit) => readBody(req, limit),
     };
     writeReply(res, await found.route.handler(ctx));

@@ -1,7 +1,7 @@
 /** Destinations as they arrive in a raw request target (spec §1.1). */
 import { invalid } from '../core/errors.js';
 
-const MAX_URL_LENGTH = 8192;
+export const MAX_URL_LENGTH = 8192;
 
 /**
  * An absolute http(s) URL, returned as given (the JWT `sub` must equal the

@@ -31,6 +31,8 @@ export interface RequestContext {
   /** Named groups of the route pattern. */
   readonly params: Record<string, string>;
   readonly callerIp: string;
+  /** The request carried the API token. */
+  readonly authenticated: boolean;
   /** Reads the whole body; a body over `limit` bytes is a 413 and is not kept. */
   body(limit: number): Promise<Buffer>;
 }
@@ -39,8 +41,12 @@ export interface Route {
   methods: readonly string[];
   /** Matched against the raw path; named groups become `params`. */
   pattern: RegExp;
-  /** False only for health probes. */
-  auth: boolean;
+  /**
+   * True: the API token is required. False only for health probes.
+   * 'optional': the handler decides, from `ctx.authenticated` and its own
+   * credentials (an instance's heartbeat may carry its group's secret instead).
+   */
+  auth: boolean | 'optional';
   handler: (ctx: RequestContext) => Promise<Reply>;
 }
 

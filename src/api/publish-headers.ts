@@ -7,7 +7,7 @@ import type { Limits } from '../core/config.js';
 import { parseUpstashDuration } from '../core/durations.js';
 import { invalid } from '../core/errors.js';
 import { canonicalHeaderName, isHeaderName, isHeaderValue, UNFORWARDABLE_HEADERS } from '../core/headers.js';
-import { HTTP_METHODS, type CallbackConfig, type FlowControlConfig, type HeaderMap, type HttpMethod, type RedactSpec } from '../core/message.js';
+import { HTTP_METHODS, type CallbackConfig, type FlowControlConfig, type HeaderMap, type HttpMethod, type RedactSpec, type RoutingHints } from '../core/message.js';
 import type { PublishOptions } from '../core/publish-options.js';
 import { compileRetryDelayExpression, RetryDelayExpressionError } from '../delivery/retry-delay-expression.js';
 import { checkFlowControlKey, parseDestinationUrl } from './destination.js';
@@ -259,5 +259,21 @@ export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, no
   if (redact) options.redact = redact;
   const flowControl = parseFlowControl(headers, limits);
   if (flowControl) options.flowControl = flowControl;
+  const routing = parseRoutingHints(headers);
+  if (routing) options.routing = routing;
   return options;
+}
+
+const ROUTING_HINT = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Courier-Region and Courier-Capability steer an instance-group delivery (gateway/balancer.ts); other destinations ignore them. */
+function parseRoutingHints(headers: IncomingHeaders): RoutingHints | undefined {
+  const hints: RoutingHints = {};
+  for (const [name, field, key] of [['courier-region', 'Courier-Region', 'region'], ['courier-capability', 'Courier-Capability', 'capability']] as const) {
+    const value = single(headers, name)?.trim();
+    if (value === undefined) continue;
+    if (!ROUTING_HINT.test(value)) throw invalid(field, `"${value}" may only contain A-Z a-z 0-9 . _ : - (1-64 characters)`);
+    hints[key] = value;
+  }
+  return hints.region === undefined && hints.capability === undefined ? undefined : hints;
 }

@@ -8,6 +8,8 @@ import type { FlowControlService } from '../flow-control/flow-control-service.js
 import type { QueueService } from '../queues/queue-service.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
 import type { UrlGroupService } from '../url-groups/url-group-service.js';
+import type { InstanceGroupSettings } from '../core/instance.js';
+import type { InstanceService } from '../gateway/instance-service.js';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -27,6 +29,9 @@ export interface ApiServices {
   flowControl: FlowControlService;
   urlGroups: UrlGroupService;
   schedules: ScheduleService;
+  instances: InstanceService;
+  /** The settings a new instance group starts from (config's heartbeat interval and staleness). */
+  instanceGroupDefaults: (name: string) => InstanceGroupSettings;
   keys: KeyRing;
   health: { ready(): Promise<boolean>; report(): Promise<HealthReport> };
 }

@@ -132,3 +132,18 @@ export const defaultGroupSettings = (name: string): InstanceGroupSettings => ({
 
 /** `group:<name>/<path>`: a URL-group name cannot contain ':' and a URL needs '://', so the form cannot clash with either. */
 export const GROUP_DESTINATION_PREFIX = 'group:';
+
+/** `group:workers/api/tasks?x=1` → { group: 'workers', path: '/api/tasks?x=1' }; undefined for anything else. */
+export function parseGroupDestination(destination: string): { group: string; path: string } | undefined {
+  if (!destination.startsWith(GROUP_DESTINATION_PREFIX)) return undefined;
+  const rest = destination.slice(GROUP_DESTINATION_PREFIX.length);
+  const slash = rest.search(/[/?]/);
+  const group = slash === -1 ? rest : rest.slice(0, slash);
+  const tail = slash === -1 ? '' : rest.slice(slash);
+  return { group, path: tail.startsWith('/') ? tail : `/${tail}` };
+}
+
+/** The URL an attempt goes to: the instance's base URL joined with the message's path, one slash between. */
+export function instanceTarget(instanceUrl: string, path: string): string {
+  return instanceUrl.replace(/\/+$/, '') + path;
+}

@@ -30,6 +30,7 @@
  *   failure callback). It is enqueued in the same atomic step as the outcome,
  *   so a crash cannot keep one without the other.
  */
+import { GROUP_DESTINATION_PREFIX, parseGroupDestination } from './instance.js';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -111,6 +112,15 @@ export interface MessageSpec {
   scheduleId?: string;
   /** How a schedule's message came about: its cron, or a trigger-now. */
   scheduleTrigger?: 'cron' | 'manual';
+  routing?: RoutingHints;
+}
+
+/** What an instance-group delivery asks of the instance it goes to (see gateway/balancer.ts). */
+export interface RoutingHints {
+  /** Prefer instances in this region (the group's region affinity). */
+  region?: string;
+  /** Only instances that declare this capability. */
+  capability?: string;
 }
 
 /** A message to store, with the deduplication key that guards it, if any. */
@@ -201,6 +211,9 @@ const parsedUrls = new Map<string, UrlParts>();
 export function urlParts(url: string): UrlParts {
   let parts = parsedUrls.get(url);
   if (parts !== undefined) return parts;
+  const group = parseGroupDestination(url);
+  // An instance group is one "origin": per-origin limits hold per group (each instance's own cap is the balancer's).
+  if (group) return { origin: `${GROUP_DESTINATION_PREFIX}${group.group}`, host: group.group, path: group.path.split('?')[0]!, target: group.path };
   if (!URL.canParse(url)) return UNPARSED;
   const parsed = new URL(url);
   parts = { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname, target: `${parsed.pathname}${parsed.search}` };

@@ -1,5 +1,5 @@
 /** What a publish asks for, once its headers are validated (api/publish-headers.ts builds it). */
-import type { CallbackConfig, FlowControlConfig, HeaderMap, HttpMethod, RedactSpec } from './message.js';
+import type { CallbackConfig, FlowControlConfig, HeaderMap, HttpMethod, RedactSpec, RoutingHints } from './message.js';
 
 export interface PublishOptions {
   method: HttpMethod;
@@ -18,4 +18,6 @@ export interface PublishOptions {
   labels: string[];
   redact?: RedactSpec;
   flowControl?: FlowControlConfig;
+  /** For an instance-group destination: which instance may take it (Courier-Region, Courier-Capability). */
+  routing?: RoutingHints;
 }

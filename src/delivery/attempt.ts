@@ -21,13 +21,22 @@ import { signDelivery } from './signing.js';
 
 export function buildRequest(
   claimed: ClaimedMessage,
-  context: { signingKey: string; now: number; defaultTimeoutMs: number },
+  context: {
+    signingKey: string;
+    now: number;
+    defaultTimeoutMs: number;
+    /** Where this attempt goes, when not the message's URL (an instance of a group); the signature names it. */
+    url?: string;
+    extraHeaders?: Record<string, string>;
+  },
 ): OutgoingRequest {
   const { spec } = claimed;
+  const url = context.url ?? spec.url;
   const headers: Record<string, string> = {
     ...spec.headers,
+    ...context.extraHeaders,
     'User-Agent': 'Upstash-QStash',
-    'Upstash-Signature': signDelivery({ signingKey: context.signingKey, url: spec.url, body: spec.body, nowMs: context.now }),
+    'Upstash-Signature': signDelivery({ signingKey: context.signingKey, url, body: spec.body, nowMs: context.now }),
     'Upstash-Message-Id': spec.messageId,
     'Upstash-Retried': String(claimed.retried),
   };
@@ -35,7 +44,7 @@ export function buildRequest(
   if (spec.scheduleId) headers['Upstash-Schedule-Id'] = spec.scheduleId;
   if (spec.topicName) headers['Upstash-Topic-Name'] = spec.topicName;
   return {
-    url: spec.url,
+    url,
     method: spec.method,
     headers,
     body: spec.body,

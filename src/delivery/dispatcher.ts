@@ -19,7 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { ClaimedMessage } from '../core/message.js';
+import type { AttemptResponse, ClaimedMessage, MessageSpec } from '../core/message.js';
 import { urlParts } from '../core/message.js';
 import type { Handoff, Lease, Settlement, SettleResult, Store } from '../store/port.js';
 import { buildRequest, isSuccess, settlementFor } from './attempt.js';
@@ -40,6 +40,16 @@ export interface DispatcherDeps {
   /** The key that signs deliveries now; read per attempt so a rotation applies at once. */
   currentSigningKey: () => string;
   options: DispatcherOptions;
+  /** Where each attempt goes when that is decided per attempt (instance groups); by default, the message's URL. */
+  router?: DeliveryRouter;
+}
+
+/**
+ * Picks an attempt's target: a URL (with extra headers, and a callback told
+ * the outcome), or a response that fails the attempt without sending it.
+ */
+export interface DeliveryRouter {
+  route(spec: MessageSpec): { url: string; headers?: Record<string, string>; done?: (response: AttemptResponse) => void } | { failed: AttemptResponse };
 }
 
 /** One claim takes at most this many: large enough to amortise a transaction, small enough to start sending soon. */
@@ -210,14 +220,23 @@ export class Dispatcher {
   }
 
   private async attempt(claimed: ClaimedMessage): Promise<void> {
-    const { client, clock, currentSigningKey, options } = this.deps;
-    const request = buildRequest(claimed, {
-      signingKey: currentSigningKey(),
-      now: clock.now(),
-      defaultTimeoutMs: options.defaultTimeoutMs,
-    });
-    // client.send never rejects: network failures come back as a response with `error`.
-    const response = await client.send(request);
+    const { client, clock, currentSigningKey, options, router } = this.deps;
+    const target = router ? router.route(claimed.spec) : { url: claimed.spec.url };
+    let response: AttemptResponse;
+    if ('failed' in target) {
+      response = target.failed;
+    } else {
+      const request = buildRequest(claimed, {
+        signingKey: currentSigningKey(),
+        now: clock.now(),
+        defaultTimeoutMs: options.defaultTimeoutMs,
+        url: target.url,
+        ...(target.headers ? { extraHeaders: target.headers } : {}),
+      });
+      // client.send never rejects: network failures come back as a response with `error`.
+      response = await client.send(request);
+      target.done?.(response);
+    }
     // After stop() gave up waiting, the store may be closing: leave the message leased, to be redelivered.
     if (this.stopped) return;
     this.settleQueue.push({ settlement: settlementFor(claimed, response, clock.now()), claimed });

@@ -2,6 +2,7 @@
  * Publishing and the message-level operations behind /v2/publish, /v2/batch,
  * /v2/messages and /v2/events. Handlers call this; it calls the store.
  */
+import { parseGroupDestination } from '../core/instance.js';
 import { createHash } from 'node:crypto';
 import type { PublishOptions } from '../core/publish-options.js';
 import type { Clock } from '../core/clock.js';
@@ -51,6 +52,8 @@ export interface MessageServiceDeps {
     handoffCapacity(): Handoff | undefined;
     deliver(claimed: readonly ClaimedMessage[]): void;
   };
+  /** Whether an instance group is known (a `group:<name>/…` destination); the registry is in memory. */
+  instanceGroupExists(name: string): boolean;
 }
 
 export class MessageService {
@@ -99,7 +102,13 @@ export class MessageService {
    */
   async messagesFor(request: PublishRequest, now: number, schedule?: ScheduleOrigin): Promise<NewMessage[]> {
     const { destination } = request;
-    if ('url' in destination) return [this.newMessage(request, destination.url, now, schedule)];
+    if ('url' in destination) {
+      const instanceGroup = parseGroupDestination(destination.url)?.group;
+      if (instanceGroup !== undefined && !this.deps.instanceGroupExists(instanceGroup)) {
+        throw new CourierError('NOT_FOUND', `instance group "${instanceGroup}" not found: no instance has registered into it`, 'destination');
+      }
+      return [this.newMessage(request, destination.url, now, schedule)];
+    }
     const group = await this.deps.store.getUrlGroup(destination.group);
     if (!group) throw new CourierError('NOT_FOUND', `URL group "${destination.group}" not found`, 'destination');
     return group.endpoints.map((endpoint) =>
@@ -134,6 +143,7 @@ export class MessageService {
     if (options.failureCallback) spec.failureCallback = options.failureCallback;
     if (options.redact) spec.redact = options.redact;
     if (options.flowControl) spec.flowControl = options.flowControl;
+    if (options.routing) spec.routing = options.routing;
     if (request.queueName !== undefined) spec.queueName = request.queueName;
     if (fanOut) {
       spec.topicName = fanOut.topicName;

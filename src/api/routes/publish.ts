@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { CourierError, invalid } from '../../core/errors.js';
 import type { Destination, PublishRequest, PublishResult, Published } from '../../messages/message-service.js';
-import { checkName, NAME, parseDestinationUrl } from '../destination.js';
+import { GROUP_DESTINATION_PREFIX, parseGroupDestination } from '../../core/instance.js';
+import { checkName, MAX_URL_LENGTH, NAME, parseDestinationUrl } from '../destination.js';
 import { json, type RequestContext, type Route } from '../http.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
 import type { ApiServices } from '../services.js';
@@ -42,8 +43,18 @@ export function resolveDestination(destination: string, field: string): Destinat
   if (/^api\/llm(\/|\?|$)/.test(destination)) {
     throw new CourierError('NOT_SUPPORTED', 'api/llm is not supported by Courier', field);
   }
+  if (destination.startsWith(GROUP_DESTINATION_PREFIX)) return { url: instanceGroupDestination(destination, field) };
   if (!/^[a-z][a-z0-9+.-]*:/i.test(destination) && NAME.test(destination)) return { group: destination };
   return { url: parseDestinationUrl(decodeURIComponentSafe(destination), field) };
+}
+
+/** `group:<name>/<path>`: one instance of the group takes each attempt (gateway/balancer.ts). */
+function instanceGroupDestination(destination: string, field: string): string {
+  const { group, path } = parseGroupDestination(destination)!;
+  checkName(group, field);
+  if (destination.length > MAX_URL_LENGTH) throw invalid(field, `longer than ${MAX_URL_LENGTH} characters`);
+  if (!URL.canParse(path, 'http://instance')) throw invalid(field, `"${path}" is not a valid path`);
+  return `${GROUP_DESTINATION_PREFIX}${group}${path}`;
 }
 
 /** The SDK pastes destinations raw, but a client that encoded one (`https%3A%2F%2F…`) means the same URL. */

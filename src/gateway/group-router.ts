@@ -1,0 +1,44 @@
+/**
+ * Deliveries to instance groups: each attempt of a `group:<name>/<path>`
+ * message goes to one instance the balancer picks now, so a retry may go to
+ * another instance. With none available the attempt fails at once, as the
+ * seed's gateway answers: a 503 whose Retry-After is the group's earliest
+ * expected recovery, which the retry policy honours.
+ */
+import type { AttemptResponse, MessageSpec } from '../core/message.js';
+import { instanceTarget, parseGroupDestination } from '../core/instance.js';
+import type { DeliveryRouter } from '../delivery/dispatcher.js';
+import type { Balancer } from './balancer.js';
+
+export function createGroupRouter(balancer: Balancer): DeliveryRouter {
+  return {
+    route(spec: MessageSpec) {
+      const destination = parseGroupDestination(spec.url);
+      if (!destination) return { url: spec.url };
+      const choice = balancer.choose(destination.group, spec.routing ?? {});
+      if ('chosen' in choice) {
+        const { instance, finish } = choice.chosen;
+        return {
+          url: instanceTarget(instance.url, destination.path),
+          headers: { 'Courier-Instance-Id': instance.id },
+          // A server error or no response counts against the instance; a 4xx is the message's problem, not its.
+          done: (response: AttemptResponse) => finish(response.status !== undefined && response.status < 500),
+        };
+      }
+      const unavailable = 'unknownGroup' in choice
+        ? { reason: `instance group "${destination.group}" not found`, retryAfterSeconds: 60 }
+        : choice.unavailable;
+      return { failed: noInstanceResponse(unavailable.reason, unavailable.retryAfterSeconds) };
+    },
+  };
+}
+
+function noInstanceResponse(reason: string, retryAfterSeconds: number): AttemptResponse {
+  return {
+    status: 503,
+    headers: { 'retry-after': [String(retryAfterSeconds)], 'content-type': ['application/json'] },
+    body: Buffer.from(JSON.stringify({ error: 'No active instances available', reason })),
+    error: `no instance available: ${reason}`,
+    durationMs: 0,
+  };
+}
