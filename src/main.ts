@@ -3,10 +3,15 @@
  * `npm start`: Courier on the embedded SQLite store. On the first start with
  * no token or keys configured, it generates them, keeps them in the data dir,
  * and prints the lines an app pastes into its environment.
+ *
+ * `courier gateway` (`npm start -- gateway`): the stand-alone gateway in
+ * front of hosted QStash instead (src/gateway/gateway-server.ts).
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { loadConfig, type Config } from './core/config.js';
+import { loadGatewayConfig, startGateway, type GatewayConfig } from './gateway/gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
 function envLines(config: Config, server: CourierServer): string {
@@ -45,7 +50,11 @@ async function main(): Promise<void> {
     { url: server.url, dataDir: config.dataDir, credentials: server.keys.generated ? envFile : 'unchanged' },
     `Courier listening on port ${server.port}`,
   );
+  stopOnSignals(server);
+}
 
+/** SIGINT/SIGTERM: finish what is in flight, close the store, exit. */
+function stopOnSignals(server: { logger: Logger; close(): Promise<void> }): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -63,4 +72,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-await main();
+async function gateway(): Promise<void> {
+  let config: GatewayConfig;
+  try {
+    config = loadGatewayConfig();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  }
+  stopOnSignals(await startGateway(config));
+}
+
+const command = process.argv[2];
+if (command === undefined) await main();
+else if (command === 'gateway') await gateway();
+else {
+  console.error(`unknown command "${command}"; usage: courier [gateway]`);
+  process.exit(2);
+}

@@ -266,11 +266,16 @@ export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, no
 
 const ROUTING_HINT = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** Courier-Region and Courier-Capability steer an instance-group delivery (gateway/balancer.ts); other destinations ignore them. */
+/**
+ * Courier-Region and Courier-Capability steer an instance-group delivery
+ * (gateway/balancer.ts); other destinations ignore them. The SDK renames
+ * custom headers to Upstash-Forward-…, but passes Upstash-… through, so
+ * Upstash-Courier-Region / -Capability are accepted too.
+ */
 function parseRoutingHints(headers: IncomingHeaders): RoutingHints | undefined {
   const hints: RoutingHints = {};
   for (const [name, field, key] of [['courier-region', 'Courier-Region', 'region'], ['courier-capability', 'Courier-Capability', 'capability']] as const) {
-    const value = single(headers, name)?.trim();
+    const value = (single(headers, name) ?? single(headers, `upstash-${name}`))?.trim();
     if (value === undefined) continue;
     if (!ROUTING_HINT.test(value)) throw invalid(field, `"${value}" may only contain A-Z a-z 0-9 . _ : - (1-64 characters)`);
     hints[key] = value;

@@ -6,7 +6,11 @@
  * Writes go to the store first and then into the cache, so a heartbeat or an
  * ejection made through this node is seen here at once; one made through
  * another node sharing the store is seen at the next refresh (default 1 s).
- * A refresh replaces the cache wholesale: the store is the truth.
+ * A refresh replaces the cache wholesale (the store is the truth), except
+ * that a write made through this node and not yet known to be in the store
+ * when the refresh began its read is applied again on top: otherwise an
+ * ejection written while a refresh was reading would be undone for up to
+ * `refreshMs`.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -33,6 +37,8 @@ export class InstanceRegistry {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private readonly listeners = new Set<() => void>();
+  /** This node's writes, each re-applied to refreshes that may have read the store before it landed. */
+  private overlays: { apply: (groups: Map<string, GroupView>) => void; landed: boolean }[] = [];
 
   constructor(private readonly deps: InstanceRegistryDeps) {}
 
@@ -68,9 +74,12 @@ export class InstanceRegistry {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
+        const reflected = new Set(this.overlays.filter((overlay) => overlay.landed));
         const [settings, instances] = await Promise.all([this.deps.store.listInstanceGroups(), this.deps.store.listInstances()]);
         const next = new Map<string, GroupView>(settings.map((group) => [group.name, { settings: group, instances: [] }]));
         for (const instance of instances) next.get(instance.group)?.instances.push(instance);
+        this.overlays = this.overlays.filter((overlay) => !reflected.has(overlay));
+        for (const overlay of this.overlays) overlay.apply(next);
         this.groups = next;
         this.changed();
       } finally {
@@ -83,49 +92,68 @@ export class InstanceRegistry {
   async heartbeat(registration: InstanceRegistration): Promise<{ instance: InstanceRecord; settings: InstanceGroupRecord }> {
     const { store, clock, groupDefaults } = this.deps;
     const instance = await store.heartbeatInstance(registration, groupDefaults(registration.group), clock.now());
-    let view = this.groups.get(instance.group);
-    if (!view) {
-      const settings = await store.getInstanceGroup(instance.group);
-      if (!settings) throw new Error(`instance group "${instance.group}" vanished during a heartbeat`);
-      view = { settings, instances: [] };
-      this.groups.set(instance.group, view);
-    }
-    view.instances = upsertById(view.instances, instance);
-    this.changed();
-    return { instance, settings: view.settings };
+    const settings = this.groups.get(instance.group)?.settings ?? (await store.getInstanceGroup(instance.group));
+    if (!settings) throw new Error(`instance group "${instance.group}" vanished during a heartbeat`);
+    await this.overlay(async () => undefined, (groups) => {
+      const view = groups.get(instance.group) ?? { settings, instances: [] };
+      view.instances = upsertById(view.instances, instance);
+      groups.set(instance.group, view);
+    });
+    return { instance, settings };
   }
 
   async deregister(group: string, id: string): Promise<boolean> {
     const removed = await this.deps.store.deregisterInstance(group, id);
-    const view = this.groups.get(group);
-    if (view) view.instances = view.instances.filter((instance) => instance.id !== id);
-    this.changed();
+    await this.overlay(async () => undefined, (groups) => {
+      const view = groups.get(group);
+      if (view) view.instances = view.instances.filter((instance) => instance.id !== id);
+    });
     return removed;
   }
 
   /** Records a health transition (an ejection, a re-admission, a check verdict) for every node. */
   async setHealth(group: string, id: string, health: InstanceHealth): Promise<void> {
-    const view = this.groups.get(group);
-    const current = view?.instances.find((instance) => instance.id === id);
     // The cache changes first, so the very next choice on this node already sees it.
-    if (view && current) view.instances = upsertById(view.instances, { ...current, health });
-    this.changed();
-    await this.deps.store.setInstanceHealth(group, id, health);
+    await this.overlay(
+      () => this.deps.store.setInstanceHealth(group, id, health),
+      (groups) => {
+        const view = groups.get(group);
+        const current = view?.instances.find((instance) => instance.id === id);
+        if (view && current) view.instances = upsertById(view.instances, { ...current, health });
+      },
+    );
   }
 
   async saveGroup(settings: InstanceGroupSettings): Promise<InstanceGroupRecord> {
     const record = await this.deps.store.saveInstanceGroup(settings, this.deps.clock.now());
-    const view = this.groups.get(record.name);
-    this.groups.set(record.name, { settings: record, instances: view?.instances ?? [] });
-    this.changed();
+    await this.overlay(async () => undefined, (groups) => {
+      groups.set(record.name, { settings: record, instances: groups.get(record.name)?.instances ?? [] });
+    });
     return record;
   }
 
   async deleteGroup(name: string): Promise<boolean> {
     const deleted = await this.deps.store.deleteInstanceGroup(name);
-    this.groups.delete(name);
-    this.changed();
+    await this.overlay(async () => undefined, (groups) => groups.delete(name));
     return deleted;
+  }
+
+  /**
+   * Applies a change to the cache now, and to every refresh until one began
+   * reading after `write` had landed in the store. Writes that already
+   * happened pass a no-op `write`: their overlay has landed at once, and only
+   * refreshes already reading when it was made re-apply it.
+   */
+  private async overlay(write: () => Promise<unknown>, apply: (groups: Map<string, GroupView>) => void): Promise<void> {
+    const overlay = { apply, landed: false };
+    this.overlays.push(overlay);
+    apply(this.groups);
+    this.changed();
+    try {
+      await write();
+    } finally {
+      overlay.landed = true;
+    }
   }
 
   private changed(): void {
