@@ -55,6 +55,16 @@ export interface WorkerOptions {
    * `verifyDelivery`.
    */
   publicUrl?: string;
+  /**
+   * Behind Courier's gateway (`courier gateway`), take the signed path from
+   * its `X-Forwarded-Uri` header: the gateway may have rewritten a legacy
+   * path (its alias table), and the token names the path QStash called. Only
+   * for instances that nothing but the gateway can reach: the gateway has
+   * verified the delivery already, and a direct caller could otherwise pick
+   * which of the public URL's paths a token is checked against (the body
+   * hash and expiry still hold).
+   */
+  behindGateway?: boolean;
   /** Exact paths, e.g. `{ '/api/tasks/download': handler }`. */
   routes: Record<string, TaskHandler>;
   dedupe?: Dedupe;
@@ -116,6 +126,13 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
+  function signedUrl(incoming: IncomingDelivery): string {
+    const forwarded = options.behindGateway ? incoming.headers.get('x-forwarded-uri') : null;
+    const target = forwarded ?? incoming.target;
+    if (options.publicUrl !== undefined) return publicRequestUrl(options.publicUrl, target);
+    return forwarded === null ? incoming.receivedUrl : new URL(target, incoming.receivedUrl).toString();
+  }
+
   async function deliver(incoming: IncomingDelivery, path: string, handler: TaskHandler): Promise<Reply> {
     const messageId = incoming.headers.get('upstash-message-id') ?? undefined;
     const context = (phase: WorkerErrorContext['phase']): WorkerErrorContext => ({ phase, path, messageId });
@@ -126,7 +143,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await verifyDelivery({
         signature: incoming.headers.get('upstash-signature'),
         rawBody,
-        url: options.publicUrl === undefined ? incoming.receivedUrl : publicRequestUrl(options.publicUrl, incoming.target),
+        url: signedUrl(incoming),
         keys: options.keys,
         ...(options.clockToleranceSeconds === undefined ? {} : { clockToleranceSeconds: options.clockToleranceSeconds }),
         ...(options.now ? { now: options.now() } : {}),
