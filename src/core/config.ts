@@ -9,14 +9,15 @@ import { parseUpstashDuration } from './durations.js';
 
 
 
-const duration = (fallback: string) =>
+/** A duration setting: bare seconds or Upstash's units (30s, 15m, 2h, 7d); milliseconds once parsed. */
+export const duration = (fallback: string) =>
   z
     .string()
     .default(fallback)
     .transform((value, ctx) => {
       const ms = parseUpstashDuration(value);
       if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `not a duration (use e.g. 30s, 15m, 2h, 7d): ${value}` });
+        ctx.addIssue({ code: 'custom', message: `not a duration (seconds, or e.g. 30s, 15m, 2h, 7d): ${value}` });
         return z.NEVER;
       }
       return ms;

@@ -29,8 +29,7 @@ import { createTokenCheck } from '../api/auth.js';
 import { json, matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from '../api/http.js';
 import { instanceRoutes } from '../api/routes/instances.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { loadConfig, type StoreLocation } from '../core/config.js';
-import { parseUpstashDuration } from '../core/durations.js';
+import { duration, loadConfig, type StoreLocation } from '../core/config.js';
 import { CourierError } from '../core/errors.js';
 import { defaultGroupSettings, type InstanceGroupSettings } from '../core/instance.js';
 import { createLogger } from '../server.js';
@@ -72,19 +71,6 @@ export interface GatewayConfig {
   registry: { heartbeatIntervalMs: number; staleAfterMs: number; refreshMs: number };
 }
 
-const seconds = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((value, ctx) => {
-      const ms = parseUpstashDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `not a duration (seconds, or e.g. 30s, 15m): ${value}` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
 // A typo in a security switch must stop the start, not silently mean "false".
 const flag = z.enum(['true', 'false']).default('false').transform((value) => value === 'true');
 
@@ -93,9 +79,9 @@ const GATEWAY_ENV_SCHEMA = z.object({
   GATEWAY_PUBLIC_URL: z.string().url().optional(),
   GATEWAY_PATH_ALIASES: z.string().optional(),
   GATEWAY_ROUTES: z.string().optional(),
-  GATEWAY_FORWARD_TIMEOUT: seconds('30'),
-  GATEWAY_CLOCK_TOLERANCE: seconds('300'),
-  SIGNATURE_EXPIRATION_WINDOW: seconds('900'),
+  GATEWAY_FORWARD_TIMEOUT: duration('30'),
+  GATEWAY_CLOCK_TOLERANCE: duration('300'),
+  SIGNATURE_EXPIRATION_WINDOW: duration('900'),
   GATEWAY_INSECURE_SKIP_SIGNATURE: flag,
   /** The seed's name for the same switch. */
   SKIP_SIGNATURE_VERIFY: flag,
