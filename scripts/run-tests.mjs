@@ -59,10 +59,11 @@ if (files.length === 0) {
 
 const stores = (process.env.COURIER_TEST_STORES ?? DEFAULT_STORES).split(',').map((s) => s.trim());
 let failed = stores.includes('sqlite') ? run(files, 'sqlite') !== 0 : false;
-// Files that spawn Courier processes pick their store themselves: multi-node covers kill -9 on the
-// shared stores; crash-recovery and restart-* are about the embedded store's own restart.
-const SPAWNING = ['multi-node', 'shared-store-start', 'crash-recovery', 'restart-'];
-const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !SPAWNING.some((name) => file.includes(name)));
+// Files that pick their store themselves run once: multi-node covers kill -9 on the shared stores;
+// crash-recovery and restart-* are about the embedded store's own restart; the gateway mode and the
+// seed-000 example run their own processes, each on its own SQLite file.
+const OWN_STORE = ['multi-node', 'shared-store-start', 'crash-recovery', 'restart-', 'gateway-mode', 'example-seed-000'];
+const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !OWN_STORE.some((name) => file.includes(name)));
 for (const store of stores.filter((s) => s !== 'sqlite')) {
   if (!(store in SHARED_STORES)) {
     console.error(`COURIER_TEST_STORES: unknown store "${store}"`);
