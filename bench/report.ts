@@ -165,15 +165,83 @@ export interface ScheduleSample {
   healthDuringTick: { probes: number; p50Ms: number | undefined; maxMs: number | undefined };
 }
 
-/** A feature scenario that could not be measured; the others still are. */
-export interface FailedSample {
+/** Instance groups and the stand-alone gateway (bench/gateway.ts). */
+export const GATEWAY_SCENARIOS = ['group-4', 'gateway-latency'] as const;
+export type GatewayScenarioId = (typeof GATEWAY_SCENARIOS)[number];
+
+/** group-4 at one C: N publishes to an instance group vs the same N to one URL, each on a fresh Courier. */
+export interface GroupSample {
+  kind: 'group';
+  scenario: 'group-4';
+  run: number;
+  store: string;
+  /** requests the runner keeps in flight, as in (b) */
+  concurrency: number;
+  messages: number;
+  instances: number;
+  /** deliveries ÷ (last arrival − first send), per second, publishing to one sink URL */
+  singleUrlPerSec: number;
+  /** the same, publishing to `group:<name>/<path>`; the last arrival at any instance */
+  groupPerSec: number;
+  /** groupPerSec ÷ singleUrlPerSec */
+  ratioToSingleUrl: number;
+  /** unique deliveries each instance received, in registration order */
+  perInstance: number[];
+  /** min and max of perInstance ÷ messages; 1 ÷ instances each is an even spread */
+  minShare: number;
+  maxShare: number;
+  /** repeat arrivals, on the same instance or another, over both measurements */
+  duplicates: number;
+  retried: number;
+  stale: number;
+}
+
+/** One path of gateway-latency: open-loop signed requests, straight to the instance or through the gateway. */
+export interface RoundTripFigures {
+  /** scheduled send → response read by the runner, ms: what the caller (QStash) waits */
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  maxMs: number | undefined;
+  /** scheduled send → arrival at the instance, ms */
+  arrivalP50Ms: number | undefined;
+  arrivalP99Ms: number | undefined;
+  /** how far the load generator fell behind its schedule */
+  maxSendLagMs: number;
+  duplicates: number;
+}
+
+export interface GatewayLatencySample {
+  kind: 'gateway-latency';
+  scenario: 'gateway-latency';
+  run: number;
+  store: string;
+  offeredPerSec: number;
+  requests: number;
+  connections: number;
+  direct: RoundTripFigures;
+  viaGateway: RoundTripFigures;
+  /** viaGateway − direct, round trip */
+  addedP50Ms: number | undefined;
+  addedP99Ms: number | undefined;
+}
+
+/** A feature (or, with `GatewayScenarioId`, gateway) scenario that could not be measured; the others still are. */
+export interface FailedSample<S extends string = DeliveryScenarioId | 'schedules-10k'> {
   kind: 'failed';
-  scenario: DeliveryScenarioId | 'schedules-10k';
+  scenario: S;
   run: number;
   error: string;
 }
 
-export type Sample = ThroughputSample | LatencySample | DeliverySample | ScheduleSample | FailedSample;
+export type Sample =
+  | ThroughputSample
+  | LatencySample
+  | DeliverySample
+  | ScheduleSample
+  | GroupSample
+  | GatewayLatencySample
+  | FailedSample
+  | FailedSample<GatewayScenarioId>;
 
 export interface SummaryRow {
   scenario: ScenarioId;

@@ -10,6 +10,8 @@
  * offered load of 1,000 msgs/s. Then the feature scenarios (bench/features.ts):
  * queues with parallelism 1 and 32, fan-out to a 10-endpoint URL group, and
  * one minute tick of 10,000 schedules (which waits for a minute boundary).
+ * Then the gateway scenarios (bench/gateway.ts): publishes to a group of 4
+ * instances vs one URL, and the added latency of `courier gateway`.
  *
  * Three processes share the cores: this runner (load generator), the sink
  * (bench/sink.ts) and, for (b) and (c), a fresh Courier per measurement on a
@@ -23,6 +25,7 @@
  *   npm run bench -- --n 20000 --runs 3 --concurrency 32,256
  *   npm run bench -- --scenarios a                the ceiling only (no Courier needed)
  *   npm run bench -- --scenarios queue-p1,queue-p32,fanout-10,schedules-10k
+ *   npm run bench -- --quick --scenarios group-4,gateway-latency
  *   npm run bench -- --store postgres             adds the pg-boss baseline
  *   npm run bench -- --store redis --nodes 1,2 --scenarios a,b,c
  */
@@ -30,11 +33,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CourierCluster, courierEntry, courierEntryExists } from './courier-process.js';
 import { FEATURE_CONCURRENCY, featureNotes, measureFeatureRun, measureSchedules, type FeatureConfig } from './features.js';
+import { gatewayNotes, gatewayTables, measureGatewayRun, summarizeGateway, type GatewayBenchConfig } from './gateway.js';
 import { BatchPublishTarget, CourierRouteTarget, DirectTarget, RoundRobinTarget, closedLoop, openLoop, type Target } from './load.js';
 import { deliver, log, perSecond, type Describable } from './measure.js';
 import { PGBOSS_DEFAULTS, PGBOSS_VERSION, PgBossBench, type PgBossSettings } from './pgboss.js';
 import {
   FEATURE_SCENARIOS,
+  GATEWAY_SCENARIOS,
   PGBOSS_COUNTERPART,
   featureTable,
   isPgBoss,
@@ -48,6 +53,7 @@ import {
   viaCourier,
   writeJson,
   type FeatureScenarioId,
+  type GatewayScenarioId,
   type LatencySample,
   type Sample,
   type ScenarioId,
@@ -95,7 +101,8 @@ const USAGE = `Usage: npm run bench -- [options]
                             defaults postgres://postgres@127.0.0.1:5432/test, redis://127.0.0.1:6379)
   --nodes <list>            comma-separated Courier node counts for (b) and (c), e.g. 2 or 1,2 (default 1);
                             above 1 needs postgres or redis; publishes alternate between the nodes
-  --scenarios <list>        any of a,b,c,pgboss,pgboss-batch,queue-p1,queue-p32,fanout-10,schedules-10k
+  --scenarios <list>        any of a,b,c,pgboss,pgboss-batch,queue-p1,queue-p32,fanout-10,schedules-10k,
+                            group-4,gateway-latency
                             (default: all; pgboss and pgboss-batch only by default with --store postgres;
                             "a" needs no Courier; schedules-10k waits for a minute boundary, up to ~2 min)
   --pgboss-workers <count>  pg-boss work loops in the worker process (default ${PGBOSS_DEFAULTS.workers})
@@ -126,6 +133,7 @@ interface Config {
   nodes: number[];
   pgboss: PgBossSettings;
   features: FeatureConfig;
+  gateway: GatewayBenchConfig;
 }
 
 function positiveInt(name: string, text: string | undefined, fallback: number, allowZero = false): number {
@@ -167,7 +175,7 @@ function parseConfig(argv: string[]): Config | undefined {
   const store = storeText as StoreKind;
   const nodes = [...new Set((values.nodes ?? '1').split(',').map((n) => positiveInt('nodes', n.trim(), 0)))].sort((x, y) => x - y);
   if (store === 'sqlite' && nodes.some((n) => n > 1)) throw new UsageError('--nodes above 1 needs a shared store: --store postgres or --store redis');
-  const known: readonly string[] = [...CORE_SCENARIOS, ...FEATURE_SCENARIOS];
+  const known: readonly string[] = [...CORE_SCENARIOS, ...FEATURE_SCENARIOS, ...GATEWAY_SCENARIOS];
   const byDefault = known.filter((s) => store === 'postgres' || !isPgBoss(s as ScenarioId));
   const scenarioList = (values.scenarios ?? byDefault.join(',')).split(',').map((s) => s.trim());
   for (const s of scenarioList) {
@@ -178,11 +186,12 @@ function parseConfig(argv: string[]): Config | undefined {
   const scenarios = CORE_SCENARIOS.filter((s) => scenarioList.includes(s));
   const n = positiveInt('n', values.n, quick ? 2_000 : 20_000);
   const warmup = positiveInt('warmup', values.warmup, quick ? 500 : 2_000, true);
+  const latencySeconds = positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10);
   return {
     n,
     runs: positiveInt('runs', values.runs, quick ? 1 : 3),
     concurrency,
-    latencySeconds: positiveInt('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
+    latencySeconds,
     warmup,
     scenarios,
     store,
@@ -199,6 +208,16 @@ function parseConfig(argv: string[]): Config | undefined {
       queueP1Messages: positiveInt('queue-p1-n', values['queue-p1-n'], Math.max(500, Math.floor(n / 10))),
       warmup,
       schedules: positiveInt('schedules', values.schedules, quick ? 1_000 : 10_000),
+    },
+    gateway: {
+      store,
+      scenarios: GATEWAY_SCENARIOS.filter((s): s is GatewayScenarioId => scenarioList.includes(s)),
+      n,
+      concurrency,
+      warmup,
+      latencyRate: LATENCY_RATE,
+      latencySeconds,
+      latencyConnections: LATENCY_CONNECTIONS,
     },
   };
 }
@@ -432,7 +451,8 @@ async function main(): Promise<void> {
     return;
   }
   const features = config.features;
-  if ((config.scenarios.some(viaCourier) || features.scenarios.length > 0) && !courierEntryExists()) {
+  const gateway = config.gateway;
+  if ((config.scenarios.some(viaCourier) || features.scenarios.length > 0 || gateway.scenarios.length > 0) && !courierEntryExists()) {
     throw new Error(`${courierEntry()} does not exist, so Courier cannot be started; use --scenarios a to measure only the ceiling`);
   }
   const machine = machineInfo();
@@ -440,7 +460,7 @@ async function main(): Promise<void> {
   log(
     `Courier benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; ` +
       `N=${config.n}, runs=${config.runs}, C=${config.concurrency.join(',')}, store=${config.store}, nodes=${config.nodes.join(',')}, ` +
-      `scenarios=${[...config.scenarios, ...features.scenarios].join(',')}`,
+      `scenarios=${[...config.scenarios, ...features.scenarios, ...gateway.scenarios].join(',')}`,
   );
   if (features.scenarios.includes('schedules-10k')) {
     log('schedules-10k waits for a minute boundary (up to ~2 min); leave it out of --scenarios to skip it');
@@ -451,7 +471,10 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   try {
     const feedsThroughput = features.scenarios.some((s) => s !== 'schedules-10k');
-    const primeAt = new Set([...(config.scenarios.length > 0 ? config.concurrency : []), ...(feedsThroughput ? [FEATURE_CONCURRENCY] : [])]);
+    const primeAt = new Set([
+      ...(config.scenarios.length > 0 || gateway.scenarios.length > 0 ? config.concurrency : []),
+      ...(feedsThroughput ? [FEATURE_CONCURRENCY] : []),
+    ]);
     await primeRunnerAndSink(ctx, [...primeAt]);
     // Runs are the outer loop so slow drift (thermal, other load) spreads over every scenario alike.
     for (let run = 1; run <= config.runs; run++) {
@@ -483,6 +506,7 @@ async function main(): Promise<void> {
       }
       const singlePublishC32 = throughputOf(samples, 'b', FEATURE_CONCURRENCY, run, config.nodes[0]!);
       samples.push(...(await measureFeatureRun(sink, features, run, singlePublishC32)));
+      samples.push(...(await measureGatewayRun(sink, gateway, run)));
     }
     // Once, not per run: each measurement waits for a minute boundary.
     if (features.scenarios.includes('schedules-10k')) samples.push(await measureSchedules(sink, features, 1));
@@ -493,6 +517,7 @@ async function main(): Promise<void> {
   const rows = summarize(samples, config.scenarios, config.concurrency, config.nodes, config.store);
   const pgBossRows = summarizePgBoss(samples, config.concurrency);
   const featureRows = summarizeFeatures(samples);
+  const gatewayRows = summarizeGateway(samples, gateway);
   const machineLine =
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.totalMemGiB} GiB RAM, ` +
     `Node ${machine.node}, ${machine.platform}`;
@@ -506,6 +531,7 @@ async function main(): Promise<void> {
     );
   }
   if (featureRows.length > 0) sections.push('### Queues, fan-out, schedules', featureTable(featureRows), featureNotes(features, config.runs).join('\n'));
+  if (gatewayRows.length > 0) sections.push('### Instance groups and the gateway', gatewayTables(gatewayRows), gatewayNotes(gateway, config.runs).join('\n'));
   process.stdout.write(`\n${sections.join('\n\n')}\n`);
 
   const resultsFile = resultsPath(config.store, config.nodes);
@@ -521,7 +547,7 @@ async function main(): Promise<void> {
       latencyConnections: LATENCY_CONNECTIONS,
     },
     pgbossVersion: config.scenarios.some(isPgBoss) ? PGBOSS_VERSION : undefined,
-    rows: [...rows, ...pgBossRows, ...featureRows],
+    rows: [...rows, ...pgBossRows, ...featureRows, ...gatewayRows],
     samples,
   });
   log(`\nwrote ${resultsFile}`);
