@@ -11,7 +11,8 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './core/config.js';
-import { loadGatewayConfig, startGateway, type GatewayConfig } from './gateway/gateway-server.js';
+import { loadGatewayConfig, type GatewayConfig } from './gateway/gateway-config.js';
+import { startGateway } from './gateway/gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
 function envLines(config: Config, server: CourierServer): string {
