@@ -15,13 +15,13 @@ import { appendEvents, insertMessages, type NewEvent } from './writes.js';
  * The events and DLQ entries of the settled rows are written by the same
  * statement, from its RETURNING. A retry of a message whose cancel was
  * requested ends canceled instead.
- * $1..$10: the settlements' columns, in batch order.
+ * $1: the settlements as a JSON array (see INSERT_MESSAGES for why JSON), bodies in base64, `ord` from 1.
  */
 const SETTLE = `
   WITH s AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[],
-      $8::int[], $9::text[], $10::text[]) WITH ORDINALITY
-      AS s(id, lease_id, kind, at, next_at, detail, body, status, dlq_id, failed_detail, ord)
+    SELECT id, lease_id, kind, at, next_at, detail, decode(body, 'base64') AS body, status, dlq_id, failed_detail, ord
+    FROM json_to_recordset($1::text::json) AS s(id text, lease_id text, kind text, at bigint, next_at bigint,
+      detail text, body text, status int, dlq_id text, failed_detail text, ord int)
   ), u AS (
     UPDATE messages m SET
       state = CASE
@@ -67,18 +67,20 @@ export interface Settled {
  * the caller runs this inside a transaction.
  */
 export async function settle(db: Db, batch: readonly Settlement[]): Promise<Settled> {
-  const settled = await rows<{ ord: number; state: string; frees_slot: boolean }>(db, SETTLE, [
-    array(db, batch.map((s) => s.messageId), OID.text),
-    array(db, batch.map((s) => s.leaseId), OID.text),
-    array(db, batch.map((s) => s.kind), OID.text),
-    array(db, batch.map((s) => s.at), OID.int8),
-    array(db, batch.map((s) => (s.kind === 'retry' ? s.nextAt : null)), OID.int8),
-    array(db, batch.map((s) => responseDetail(s.response)), OID.text),
-    array(db, batch.map((s) => responseBodyColumn(s.response)), OID.bytea),
-    array(db, batch.map((s) => s.response.status ?? null), OID.int4),
-    array(db, batch.map((s) => (s.kind === 'deadLetter' ? s.dlqId : null)), OID.text),
-    array(db, batch.map((s) => (s.kind === 'deadLetter' ? responseDetail(undefined, { error: s.response.error ?? 'failed' }) : null)), OID.text),
-  ]);
+  const settlements = batch.map((s, index) => ({
+    id: s.messageId,
+    lease_id: s.leaseId,
+    kind: s.kind,
+    at: s.at,
+    next_at: s.kind === 'retry' ? s.nextAt : null,
+    detail: responseDetail(s.response),
+    body: responseBodyColumn(s.response)?.toString('base64') ?? null,
+    status: s.response.status ?? null,
+    dlq_id: s.kind === 'deadLetter' ? s.dlqId : null,
+    failed_detail: s.kind === 'deadLetter' ? responseDetail(undefined, { error: s.response.error ?? 'failed' }) : null,
+    ord: index + 1,
+  }));
+  const settled = await rows<{ ord: number; state: string; frees_slot: boolean }>(db, SETTLE, [JSON.stringify(settlements)]);
   const outcome = new Map(settled.map((row) => [Number(row.ord), row]));
   let dueAt: number | undefined;
   const results = batch.map((settlement, index): SettleResult => {
