@@ -6,6 +6,11 @@
  * - queue order and parallelism hold across nodes;
  * - flow-control limits hold across nodes;
  * - each schedule tick fires exactly once;
+ * - instance groups (issue 5) work across nodes: an instance registered, an
+ *   ejection decided or a deregistration made through one node reaches the
+ *   others through the store (each re-reads the registry every
+ *   COURIER_REGISTRY_REFRESH, 200 ms here), and round robin stays fair when
+ *   every node balances on its own;
  * - after a node is SIGKILLed mid-run and never restarted, nothing
  *   acknowledged is lost: its leases (COURIER_LEASE=3s here) run out, and the
  *   surviving nodes deliver what it held.
@@ -20,9 +25,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { Client, Receiver } from '@upstash/qstash';
 import { Agent, request } from 'undici';
-import { eventually, sleep, startDestination, type Arrival, type Destination, type Script } from '../helpers/destination.js';
+import { eventually, ok, sleep, startDestination, type Arrival, type Destination, type Script } from '../helpers/destination.js';
 import { freePort, killChildren, spawnServingCourier, stopMain, type ServingCourier } from '../helpers/processes.js';
 import { freshStore, POSTGRES_URL, REDIS_URL, unavailable, type FreshStore } from '../helpers/services.js';
 
@@ -47,6 +53,16 @@ const AFTER_TICK_MS = 8_000;
 
 /** How long to keep watching for a late extra arrival once the expected ones are in. */
 const QUIET_MS = 500;
+
+/**
+ * How often each node re-reads the instance registry from the store. Five
+ * times the default, so that what one node writes reaches the others well
+ * within the instance-group cases' waits.
+ */
+const REGISTRY_REFRESH = '0.2s';
+/** The instance-group cases give every node this long to see a change made through another. */
+const LEARN_TIMEOUT_MS = 5_000;
+const TASK_PATH = '/api/tasks/download';
 
 interface SharedStore {
   kind: 'postgres' | 'redis';
@@ -96,6 +112,89 @@ function isRunning(node: CourierNode): boolean {
 
 async function api(node: CourierNode, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${node.courier.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+}
+
+// ---------------------------------------------------------------------------
+// Instance groups, through a chosen node.
+
+/** What GET /v1/instances shows of one instance, as far as these cases read it (gateway/instance-service.ts). */
+interface InstanceView {
+  id: string;
+  state: 'healthy' | 'ejected' | 'unhealthy' | 'draining' | 'stale';
+  health: { ejections: number; ejectedUntil?: number };
+}
+
+const messageIdOf = (arrival: Arrival) => String(arrival.headers['upstash-message-id']);
+
+async function registerThrough(node: CourierNode, group: string, id: string, instance: Destination): Promise<void> {
+  const res = await api(node, '/v1/instances/heartbeat', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ group, id, url: instance.origin, hostname: `${id}.local`, status: 'active' }),
+  });
+  assert.equal(res.status, 200, `heartbeat of ${id} through node ${node.name}: ${await res.text()}`);
+}
+
+/** The group's instances as `node` sees them now; undefined while it does not know the group. */
+async function instancesSeenBy(node: CourierNode, group: string): Promise<InstanceView[] | undefined> {
+  const res = await api(node, `/v1/instances?group=${group}`);
+  if (res.status === 404) {
+    await res.arrayBuffer();
+    return undefined;
+  }
+  assert.equal(res.status, 200, `GET /v1/instances?group=${group} on node ${node.name}`);
+  return (await res.json()) as InstanceView[];
+}
+
+const statesOf = (views: readonly InstanceView[]) => Object.fromEntries(views.map((view) => [view.id, view.state]));
+
+/** Waits until every one of `nodes` sees the group's instances in exactly `states`; resolves with how long that took. */
+async function untilSeenBy(nodes: readonly CourierNode[], group: string, states: Record<string, InstanceView['state']>): Promise<number> {
+  const started = Date.now();
+  await eventually(
+    async () => {
+      const views = await Promise.all(nodes.map((node) => instancesSeenBy(node, group)));
+      return views.every((view) => view !== undefined && isDeepStrictEqual(statesOf(view), states)) ? true : undefined;
+    },
+    LEARN_TIMEOUT_MS,
+    `nodes ${nodes.map((node) => node.name).join(', ')} to see group ${group} as ${JSON.stringify(states)}`,
+  );
+  return Date.now() - started;
+}
+
+async function publishThrough(node: CourierNode, group: string, body: unknown, options: { retries?: number; retryDelay?: string } = {}): Promise<string> {
+  const { messageId } = await node.client.publishJSON({ url: `group:${group}${TASK_PATH}`, body, ...options });
+  return messageId;
+}
+
+/** `count` messages to the group in one batch through `node`. */
+async function publishBatchThrough(node: CourierNode, group: string, count: number): Promise<string[]> {
+  const batch = Array.from({ length: count }, (_, n) => ({ url: `group:${group}${TASK_PATH}`, body: { node: node.name, n } }));
+  const results = (await node.client.batchJSON(batch)) as unknown as { messageId: string }[];
+  return results.map((result) => result.messageId);
+}
+
+/** Waits until each of `ids` has arrived at one of `instances`, then watches a little longer, so that an extra arrival shows up too. */
+async function settledAtGroup(instances: readonly Destination[], ids: readonly string[], timeoutMs = 15_000): Promise<Arrival[]> {
+  const arrivals = () => instances.flatMap((instance) => instance.arrivals);
+  await eventually(
+    () => {
+      const seen = new Set(arrivals().map(messageIdOf));
+      return ids.every((id) => seen.has(id)) ? true : undefined;
+    },
+    timeoutMs,
+    `${ids.length} messages at the group's instances`,
+  );
+  await sleep(QUIET_MS);
+  return arrivals();
+}
+
+/** Whether `node` logged that it ejected instance `id` of `group` itself (balancer.ts logs each ejection it decides at warn level). */
+function ejectedOnItsOwn(node: CourierNode, group: string, id: string): boolean {
+  return node.courier
+    .output()
+    .split('\n')
+    .some((line) => line.includes('"msg":"instance ejected after failed attempts"') && line.includes(`"group":"${group}"`) && line.includes(`"instance":"${id}"`));
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +332,11 @@ function multiNodeSuite(store: SharedStore): void {
     async function startNode(name: CourierNode['name'], port: number, location: string): Promise<CourierNode> {
       const dataDir = mkdtempSync(join(tmpdir(), `courier-node-${name}-`));
       dataDirs.push(dataDir);
-      const courier = await spawnServingCourier(dataDir, port, TOKEN, { COURIER_STORE: location, COURIER_LEASE: LEASE });
+      const courier = await spawnServingCourier(dataDir, port, TOKEN, {
+        COURIER_STORE: location,
+        COURIER_LEASE: LEASE,
+        COURIER_REGISTRY_REFRESH: REGISTRY_REFRESH,
+      });
       const node: CourierNode = { name, courier, client: new Client({ baseUrl: courier.url, token: TOKEN, retry: false }) };
       nodes.push(node);
       return node;
@@ -367,6 +470,159 @@ function multiNodeSuite(store: SharedStore): void {
         assert.equal(arrivals.length, 40, 'each once');
         assert.ok(counter.max <= 2, `at most 2 in flight across the nodes, saw ${counter.max}`);
         assert.ok(counter.max >= 2, `the key does run 2 side by side, saw ${counter.max}`);
+      }),
+    );
+
+    // The instance-group cases come before the schedule case: they run inside its wait for the minute boundary.
+    it(
+      'delivers to an instance registered through node A the messages published through nodes B and C, once they have read it from the store',
+      { timeout: 30_000 },
+      withNodeOutput(async (t) => {
+        const group = 'registered-through-a';
+        const instance = await destination(ok);
+        // A node accepts a publish only to a group it knows, so B refusing this one first shows that B learns the group
+        // from the store. Sent raw: the SDK would also print the 404 to the console.
+        const early = await api(nodes[1]!, `/v2/publish/group:${group}${TASK_PATH}`, { method: 'POST', body: '{}' });
+        assert.equal(early.status, 404, 'node B knows no such group yet');
+        assert.ok(((await early.json()) as { error: string }).error.includes(group), 'the 404 names the group');
+
+        await registerThrough(nodes[0]!, group, 'only', instance);
+        const learnedMs = await untilSeenBy(nodes.slice(1), group, { only: 'healthy' });
+        t.diagnostic(`nodes B and C listed the instance ${learnedMs} ms after node A registered it`);
+
+        const ids: string[] = [];
+        for (const node of nodes.slice(1)) for (let n = 0; n < 5; n++) ids.push(await publishThrough(node, group, { node: node.name, n }));
+        const arrivals = await settledAtGroup([instance], ids);
+        assert.deepEqual(arrivals.map(messageIdOf).sort(), ids.slice().sort(), 'each message published through B and C arrived, once');
+        for (const arrival of arrivals) {
+          assert.equal(arrival.path, TASK_PATH);
+          assert.equal(arrival.headers['courier-instance-id'], 'only');
+        }
+      }),
+    );
+
+    it(
+      'spreads 300 round-robin messages published through all three nodes over 3 instances, 100 ± 2 each, each delivered once',
+      { timeout: 60_000 },
+      withNodeOutput(async (t) => {
+        const group = 'round-robin-across-nodes';
+        const perNode = 100;
+        const instances = await Promise.all(nodes.map(() => destination(ok)));
+        const ids = instances.map((_, i) => `instance-${i}`);
+        await Promise.all(instances.map((instance, i) => registerThrough(nodes[i]!, group, ids[i]!, instance)));
+        // A node that has not seen all three yet would balance over a smaller set.
+        await untilSeenBy(nodes, group, Object.fromEntries(ids.map((id) => [id, 'healthy'])));
+
+        const published = (await Promise.all(nodes.map((node) => publishBatchThrough(node, group, perNode)))).flat();
+        assert.equal(new Set(published).size, nodes.length * perNode);
+        const arrivals = await settledAtGroup(instances, published, 30_000);
+        assert.deepEqual(arrivals.map(messageIdOf).sort(), published.slice().sort(), 'every message delivered exactly once');
+        for (const [i, instance] of instances.entries()) {
+          for (const arrival of instance.arrivals) assert.equal(arrival.headers['courier-instance-id'], ids[i]);
+        }
+
+        // Each node keeps its own round-robin counter (strategies.ts), so each node's deliveries split
+        // over the three exactly: n of them give each instance ⌊n/3⌋ or ⌈n/3⌉, at most ⅔ off n/3.
+        // Summed over three nodes, whichever node delivered what, an instance is at most 2 off a third
+        // of the total (reached when every node's extra message goes to the same instance, as its random
+        // starting offset allows). The bound is tight, so one node skewing its own split would break it.
+        const fairShare = published.length / instances.length;
+        const shares = instances.map((instance) => instance.arrivals.length);
+        t.diagnostic(`shares: ${shares.join(' / ')} of ${published.length}`);
+        for (const [i, share] of shares.entries()) {
+          assert.ok(Math.abs(share - fairShare) <= 2, `${ids[i]} got ${share}, not within ${fairShare} ± 2 (shares ${shares.join(' / ')})`);
+        }
+      }),
+    );
+
+    it(
+      'honours on every node an ejection that one node decided, and sends the ejected instance nothing from any node',
+      { timeout: 60_000 },
+      withNodeOutput(async (t) => {
+        const group = 'ejection-across-nodes';
+        const baseEjectionSeconds = 5;
+        const saved = await api(nodes[2]!, `/v1/instance-groups/${group}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ outlier: { consecutiveFailures: 2, baseEjectionSeconds } }),
+        });
+        assert.equal(saved.status, 200, `PUT the group through node C: ${await saved.text()}`);
+        const flaky = await destination(() => ({ status: 500, body: 'broken' }));
+        const steady = await Promise.all([destination(ok), destination(ok)]);
+        await registerThrough(nodes[0]!, group, 'flaky', flaky);
+        await registerThrough(nodes[1]!, group, 'steady-1', steady[0]!);
+        await registerThrough(nodes[2]!, group, 'steady-2', steady[1]!);
+        await untilSeenBy(nodes, group, { flaky: 'healthy', 'steady-1': 'healthy', 'steady-2': 'healthy' });
+        // Every node must also hold the outlier settings: one that still had the defaults would wait for 5 failures.
+        await eventually(
+          async () => {
+            const views = await Promise.all(nodes.map((node) => api(node, `/v1/instance-groups/${group}`)));
+            const outliers = await Promise.all(views.map(async (res) => ((await res.json()) as { outlier?: { consecutiveFailures: number } }).outlier));
+            return outliers.every((outlier) => outlier?.consecutiveFailures === 2) ? true : undefined;
+          },
+          LEARN_TIMEOUT_MS,
+          'every node to hold the outlier settings',
+        );
+
+        // One message at a time, through the nodes in turn, until a node ejects flaky: few failures
+        // are in flight when that happens, so the other nodes are left to learn it from the store.
+        const deciders = () => nodes.filter((node) => ejectedOnItsOwn(node, group, 'flaky'));
+        const beforeEjection: string[] = [];
+        for (let n = 0; deciders().length === 0; n++) {
+          assert.ok(n < 30, `no node ejected flaky after ${n} messages (${flaky.arrivals.length} failed attempts)`);
+          beforeEjection.push(await publishThrough(nodes[n % nodes.length]!, group, { n }, { retries: 3, retryDelay: '100' }));
+          const last = beforeEjection.at(-1);
+          await eventually(
+            () => (deciders().length > 0 || steady.some((instance) => instance.arrivals.some((arrival) => messageIdOf(arrival) === last)) ? true : undefined),
+            10_000,
+            `message ${n} at a steady instance, or an ejection`,
+          );
+        }
+        t.diagnostic(`node(s) ${deciders().map((node) => node.name).join(', ')} ejected flaky after ${flaky.arrivals.length} failed attempts in all`);
+        const learnedMs = await untilSeenBy(nodes, group, { flaky: 'ejected', 'steady-1': 'healthy', 'steady-2': 'healthy' });
+        // Counted once every node reports it: a retry that failed on another node before it had heard could still have made it decide too.
+        const learners = nodes.filter((node) => !deciders().includes(node));
+        t.diagnostic(`every node reported it ejected within ${learnedMs} ms; node(s) ${learners.map((node) => node.name).join(', ')} learned it from the store`);
+        assert.ok(learners.length > 0, 'at least one node reports an ejection it did not decide itself');
+        const seen = (await instancesSeenBy(learners[0]!, group))!.find((view) => view.id === 'flaky')!;
+        const ejectedUntil = seen.health.ejectedUntil;
+        assert.ok(ejectedUntil !== undefined && ejectedUntil > Date.now(), 'the ejection has an end in the future');
+        assert.equal(seen.health.ejections, 1);
+
+        const during = (await Promise.all(nodes.map((node) => publishBatchThrough(node, group, 4)))).flat();
+        const arrivalsDuring = (await settledAtGroup(steady, [...beforeEjection, ...during])).filter((arrival) => during.includes(messageIdOf(arrival)));
+        assert.ok(Math.max(...arrivalsDuring.map((arrival) => arrival.at)) < ejectedUntil, 'those deliveries happened while flaky was ejected');
+        const atFlaky = new Set(flaky.arrivals.map(messageIdOf));
+        assert.deepEqual(during.filter((id) => atFlaky.has(id)), [], 'no message published during the ejection reached flaky, through any node');
+        assert.deepEqual(arrivalsDuring.map(messageIdOf).sort(), during.slice().sort(), 'the steady instances took each once');
+      }),
+    );
+
+    it(
+      'stops deliveries from every node to an instance deregistered through one node',
+      { timeout: 30_000 },
+      withNodeOutput(async (t) => {
+        const group = 'deregistered-across-nodes';
+        const leaving = await destination(ok);
+        const staying = await destination(ok);
+        await registerThrough(nodes[1]!, group, 'leaving', leaving);
+        await registerThrough(nodes[1]!, group, 'staying', staying);
+        await untilSeenBy(nodes, group, { leaving: 'healthy', staying: 'healthy' });
+        const whileRegistered = (await Promise.all(nodes.map((node) => publishBatchThrough(node, group, 4)))).flat();
+        await settledAtGroup([leaving, staying], whileRegistered);
+        assert.ok(leaving.arrivals.length > 0, 'while registered it takes a share');
+
+        const removed = await api(nodes[2]!, `/v1/instances/${group}/leaving`, { method: 'DELETE' });
+        assert.equal(removed.status, 200, `DELETE through node C: ${await removed.text()}`);
+        const learnedMs = await untilSeenBy(nodes, group, { staying: 'healthy' });
+        t.diagnostic(`every node dropped it within ${learnedMs} ms of node C deregistering it`);
+
+        const leavingBefore = leaving.arrivals.length;
+        const afterwards = (await Promise.all(nodes.map((node) => publishBatchThrough(node, group, 4)))).flat();
+        await settledAtGroup([staying], afterwards);
+        assert.equal(leaving.arrivals.length, leavingBefore, 'nothing more reached the deregistered instance');
+        const atStaying = staying.arrivals.map(messageIdOf).filter((id) => afterwards.includes(id));
+        assert.deepEqual(atStaying.sort(), afterwards.slice().sort(), 'the instance that stayed took each message once');
       }),
     );
 
