@@ -26,12 +26,13 @@ import { Balancer } from './gateway/balancer.js';
 import { createGroupRouter } from './gateway/group-router.js';
 import { InstanceService } from './gateway/instance-service.js';
 import { InstanceRegistry } from './gateway/registry.js';
+import { WorkKeys } from './gateway/work-keys.js';
 import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 /** Retention clean-up runs this often; each run is one short transaction. */
-const PURGE_INTERVAL_MS = 60_000;
+export const PURGE_INTERVAL_MS = 60_000;
 
 export interface CourierServer {
   readonly url: string;
@@ -160,6 +161,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     schedules,
     instances: new InstanceService({ registry, balancer, clock }),
     instanceGroupDefaults: groupDefaults,
+    workKeys: new WorkKeys({ store, clock }),
     keys,
     health,
   };

@@ -18,6 +18,7 @@ import { scheduleRoutes } from './routes/schedules.js';
 import { systemRoutes } from './routes/system.js';
 import { urlGroupRoutes } from './routes/url-groups.js';
 import { instanceRoutes } from './routes/instances.js';
+import { workKeyRoutes } from './routes/work-keys.js';
 import type { ApiServices } from './services.js';
 
 /** Node's defaults are 16 KiB of headers; publish options travel in headers, so allow more but stay bounded. */
@@ -34,6 +35,7 @@ export function createRoutes(services: ApiServices): Route[] {
     ...urlGroupRoutes(services),
     ...scheduleRoutes(services),
     ...instanceRoutes(services.instances, services.instanceGroupDefaults, () => services.clock.now()),
+    ...workKeyRoutes(services.workKeys, (group, authenticated, secret) => services.instances.authorize(group, authenticated, secret)),
   ];
 }
 

@@ -10,6 +10,7 @@ import type { ScheduleService } from '../schedules/schedule-service.js';
 import type { UrlGroupService } from '../url-groups/url-group-service.js';
 import type { InstanceGroupSettings } from '../core/instance.js';
 import type { InstanceService } from '../gateway/instance-service.js';
+import type { WorkKeyClaims } from '../gateway/work-keys.js';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -32,6 +33,8 @@ export interface ApiServices {
   instances: InstanceService;
   /** The settings a new instance group starts from (config's heartbeat interval and staleness). */
   instanceGroupDefaults: (name: string) => InstanceGroupSettings;
+  /** Claims an instance group's workers de-duplicate with. */
+  workKeys: WorkKeyClaims;
   keys: KeyRing;
   health: { ready(): Promise<boolean>; report(): Promise<HealthReport> };
 }

@@ -27,10 +27,11 @@ import type { Logger } from 'pino';
 import { createTokenCheck } from '../api/auth.js';
 import { json, matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from '../api/http.js';
 import { instanceRoutes } from '../api/routes/instances.js';
+import { workKeyRoutes } from '../api/routes/work-keys.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
 import { defaultGroupSettings, type InstanceGroupSettings } from '../core/instance.js';
-import { createLogger } from '../server.js';
+import { createLogger, PURGE_INTERVAL_MS } from '../server.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/port.js';
 import { DeliveryVerificationError, verifyDelivery } from '../worker/verify.js';
@@ -39,6 +40,7 @@ import { Balancer, isLive } from './balancer.js';
 import { createForwarder, forwardedRequestHeaders, type Forwarder } from './forward.js';
 import { usableInstances } from './health.js';
 import { InstanceService } from './instance-service.js';
+import { WorkKeys } from './work-keys.js';
 import { isRoutedPath, normaliseTarget } from './paths.js';
 import { InstanceRegistry } from './registry.js';
 
@@ -114,7 +116,11 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   try {
     await registry.start();
     balancer.start();
-    const routes = instanceRoutes(new InstanceService({ registry, balancer, clock }), groupDefaults, () => clock.now());
+    const instances = new InstanceService({ registry, balancer, clock });
+    const routes = [
+      ...instanceRoutes(instances, groupDefaults, () => clock.now()),
+      ...workKeyRoutes(new WorkKeys({ store, clock }), (group, authenticated, secret) => instances.authorize(group, authenticated, secret)),
+    ];
     server = createGatewayHttpServer({ config, logger, clock, store, registry, balancer, forwarder, routes });
     await listen(server, config.port, config.host);
   } catch (error) {
@@ -122,6 +128,14 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     throw error;
   }
   const startedServer = server;
+  // Workers' dedupe claims expire; with no Courier node on this store, nobody else sweeps them.
+  // Cut-offs of 0 leave logs and DLQ entries alone, so a Courier node sharing the store is unaffected.
+  const sweep = setInterval(() => {
+    store.purge({ logsBefore: 0, deadLettersBefore: 0, dedupBefore: clock.now() }).catch((error: unknown) => {
+      logger.error({ err: error }, 'sweeping expired work keys failed');
+    });
+  }, PURGE_INTERVAL_MS);
+  sweep.unref();
 
   if (!config.signature) {
     logger.warn(
@@ -148,6 +162,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     registry,
     balancer,
     close() {
+      clearInterval(sweep);
       closing ??= shutDown({ server: startedServer, registry, balancer, forwarder, store });
       return closing;
     },

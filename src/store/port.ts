@@ -183,7 +183,7 @@ export interface PurgeRequest {
   /** Finished messages and their log events older than this are removed (unless still in the DLQ). */
   logsBefore: number;
   deadLettersBefore: number;
-  /** Dedup keys whose window ended before this are forgotten. */
+  /** Dedup keys whose window ended, and work-key claims that expired, before this are forgotten. */
   dedupBefore: number;
 }
 
@@ -343,6 +343,19 @@ export interface Store {
   listInstanceGroups(): Promise<InstanceGroupRecord[]>;
   /** Deletes the group and its instances. False if unknown. */
   deleteInstanceGroup(name: string): Promise<boolean>;
+  /**
+   * Work keys: a claim on `key` within `scope` (an instance group), held
+   * until `expiresAt`, so the instances of a group run each message once
+   * (the worker kit de-duplicates by Upstash-Message-Id with them). True
+   * when the key was free, or its claim had expired (at ≥ its expiresAt),
+   * and is now held until `expiresAt`; false while another claim holds it.
+   * Among concurrent claims of one key, on any node, exactly one is true.
+   * Scopes are independent; a key outlives its group. `purge` forgets
+   * claims that expired before `dedupBefore`.
+   */
+  claimWorkKey(scope: string, key: string, expiresAt: number, at: number): Promise<boolean>;
+  /** Forgets the key's claim, expired or not. False if none is stored (never claimed, released or purged). */
+  releaseWorkKey(scope: string, key: string): Promise<boolean>;
 
   stats(): Promise<StoreStats>;
   purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;

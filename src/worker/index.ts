@@ -9,6 +9,7 @@
  * instance), `worker.drain()` (running handlers finish; new deliveries get 503
  * and are retried elsewhere), then close the server.
  */
+export { courierDedupe, CourierDedupeError, type CourierDedupeOptions } from './courier-dedupe.js';
 export { type Dedupe, memoryDedupe, type MemoryDedupeOptions } from './dedupe.js';
 export { type Heartbeat, HeartbeatError, type HeartbeatOptions, type InstanceDescription, startHeartbeat } from './heartbeat.js';
 export {

@@ -21,6 +21,7 @@ import type {
 import type { DeadLetterFilter, EventQuery, Lease, MessageFilter, Settlement, Store } from '../../src/store/port.js';
 import { runInstanceCases } from './store-contract-instances.js';
 import { runTopologyCases } from './store-contract-topology.js';
+import { runWorkKeyCases } from './store-contract-work-keys.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -1035,5 +1036,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
 
     // Instance groups and their instances (the gateway's registry).
     runInstanceCases({ store: () => store, reopen: () => sut.reopen?.(), T });
+
+    // Work keys (the worker kit's shared de-duplication).
+    runWorkKeyCases({ store: () => store, T });
   });
 }

@@ -172,13 +172,26 @@ const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'work keys (the worker kit de-duplicates through them)',
+    sql: `
+      CREATE TABLE work_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+      CREATE INDEX work_keys_expiry ON work_keys (expires_at);
+    `,
+  },
 ];
 
 /** Every table a migration made, for tests that empty the store between cases. */
 export const TABLES = [
   'credentials', 'messages', 'events', 'dead_letters', 'dedup_keys', 'queues',
   'flow_control_keys', 'url_groups', 'url_group_endpoints', 'schedules',
-  'instance_groups', 'instances',
+  'instance_groups', 'instances', 'work_keys',
 ] as const;
 
 /** Creates `schema` if given and applies the migrations not yet applied, in one transaction. */

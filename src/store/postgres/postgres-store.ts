@@ -51,6 +51,7 @@ import * as schedules from './schedules.js';
 import { cancel, settle } from './settle.js';
 import { earliest, exec, first, WorkNotifier, type Client, type Db } from './sql.js';
 import * as urlGroups from './url-groups.js';
+import * as workKeys from './work-keys.js';
 import { insertMessages, needsTransaction } from './writes.js';
 
 export interface PostgresStoreOptions {
@@ -423,6 +424,14 @@ export class PostgresStore implements Store {
     return instances.deleteInstanceGroup(this.sql, name);
   }
 
+  async claimWorkKey(scope: string, key: string, expiresAt: number, at: number): Promise<boolean> {
+    return workKeys.claimWorkKey(this.sql, scope, key, expiresAt, at);
+  }
+
+  async releaseWorkKey(scope: string, key: string): Promise<boolean> {
+    return workKeys.releaseWorkKey(this.sql, scope, key);
+  }
+
   async stats(): Promise<StoreStats> {
     const row = await first<{ pending: number; active: number; dead_letters: number }>(
       this.sql,
@@ -442,6 +451,7 @@ export class PostgresStore implements Store {
       const events = await exec(tx, `DELETE FROM events WHERE message_seq IN (${purgeable})`, [request.logsBefore]);
       const messages = await exec(tx, `DELETE FROM messages WHERE seq IN (${purgeable})`, [request.logsBefore]);
       await exec(tx, 'DELETE FROM dedup_keys WHERE expires_at < $1', [request.dedupBefore]);
+      await workKeys.purgeWorkKeys(tx, request.dedupBefore);
       return { messages, events, deadLetters };
     });
   }

@@ -439,6 +439,14 @@ export class RedisStore implements Store {
     return this.topology.deleteInstanceGroup(name);
   }
 
+  claimWorkKey(scope: string, key: string, expiresAt: number, at: number): Promise<boolean> {
+    return this.topology.claimWorkKey(scope, key, expiresAt, at);
+  }
+
+  releaseWorkKey(scope: string, key: string): Promise<boolean> {
+    return this.topology.releaseWorkKey(scope, key);
+  }
+
   async stats(): Promise<StoreStats> {
     const results = await this.redis
       .pipeline()

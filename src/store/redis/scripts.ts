@@ -37,6 +37,8 @@ export const SCRIPT_NAMES = [
   'instance-health',
   'instance-group-save',
   'instance-group-delete',
+  'work-key-claim',
+  'work-key-release',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -218,6 +218,19 @@ const MIGRATIONS: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    name: 'work keys (the worker kit de-duplicates through them)',
+    sql: `
+      CREATE TABLE work_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX work_keys_expiry ON work_keys (expires_at);
+    `,
+  },
 ];
 
 export function migrate(db: Database): void {

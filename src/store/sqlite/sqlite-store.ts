@@ -47,6 +47,7 @@ import { SqliteQueues } from './queues.js';
 import { SqliteSchedules } from './schedules.js';
 import { Sql } from './sql.js';
 import { SqliteUrlGroups } from './url-groups.js';
+import { SqliteWorkKeys } from './work-keys.js';
 import { responseBodyColumn, responseDetail, specColumns, specFromRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
@@ -73,6 +74,7 @@ export class SqliteStore implements Store {
   private readonly schedules: SqliteSchedules;
   private readonly history: SqliteHistory;
   private readonly instances: SqliteInstances;
+  private readonly workKeys: SqliteWorkKeys;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
@@ -91,6 +93,7 @@ export class SqliteStore implements Store {
     this.schedules = new SqliteSchedules(this.sql);
     this.history = new SqliteHistory(this.sql);
     this.instances = new SqliteInstances(this.sql);
+    this.workKeys = new SqliteWorkKeys(this.sql);
     this.releaseLeasesOfDeadProcess(Date.now());
   }
 
@@ -511,6 +514,14 @@ export class SqliteStore implements Store {
     return this.instances.deleteGroup(name);
   }
 
+  async claimWorkKey(scope: string, key: string, expiresAt: number, at: number): Promise<boolean> {
+    return this.workKeys.claim(scope, key, expiresAt, at);
+  }
+
+  async releaseWorkKey(scope: string, key: string): Promise<boolean> {
+    return this.workKeys.release(scope, key);
+  }
+
   async stats(): Promise<StoreStats> {
     const count = (sql: string): number => (this.stmt(sql).pluck().get() as number) ?? 0;
     return {
@@ -529,6 +540,7 @@ export class SqliteStore implements Store {
       const events = this.stmt(`DELETE FROM events WHERE message_seq IN (${purgeable})`).run(request.logsBefore).changes;
       const messages = this.stmt(`DELETE FROM messages WHERE seq IN (${purgeable})`).run(request.logsBefore).changes;
       this.stmt('DELETE FROM dedup_keys WHERE expires_at < ?').run(request.dedupBefore);
+      this.workKeys.purge(request.dedupBefore);
       return { messages, events, deadLetters };
     })();
   }

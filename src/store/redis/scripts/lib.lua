@@ -7,7 +7,8 @@
   P:live unfinished by seq;
   P:fin finished by time; P:ev:<n> + P:events + P:me:<id> the log;
   P:d:<dlqId> + P:dlq (by seq) + P:dlqt (by time) the DLQ; P:dedup + P:dedupx dedup keys;
-  P:igroups + P:ig:<group> + P:ins:<group> instance groups and their instances (see instance-heartbeat.lua).
+  P:igroups + P:ig:<group> + P:ins:<group> instance groups and their instances (see instance-heartbeat.lua);
+  P:wk work-key claims (see work-key-claim.lua).
   Sorted-set members are %012d(seq) .. id, so equal scores fall back to acceptance order. ]]
 local P = ARGV[1]
 local function k(...) return P .. ':' .. table.concat({ ... }, ':') end

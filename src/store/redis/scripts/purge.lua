@@ -5,8 +5,8 @@
   is never blocked for long; a message still goes whole, with its events): DLQ entries made before
   deadLettersBefore are removed; finished messages that finished before logsBefore and have no DLQ entry
   are removed with all their events and schedule-run entries (one still in the DLQ is parked at +inf in
-  P:fin until its entry goes); dedup keys whose window ended before dedupBefore are forgotten. Unfinished
-  messages keep everything.
+  P:fin until its entry goes); dedup keys whose window ended, and work-key claims (P:wk) that expired,
+  before dedupBefore are forgotten. Unfinished messages keep everything.
   Returns: [messages removed, events removed, DLQ entries removed, more '1'/'0']. ]]
 local logsBefore, dlBefore, dedupBefore, batch = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local deadLetters, messages, events = 0, 0, 0
@@ -44,5 +44,7 @@ for _, key in ipairs(keys) do
   redis.call('HDEL', k('dedup'), key)
   redis.call('ZREM', k('dedupx'), key)
 end
-local more = deadLetters == batch or scanned == batch or #keys == batch
+local workKeys = redis.call('ZRANGEBYSCORE', k('wk'), '-inf', '(' .. dedupBefore, 'LIMIT', 0, batch)
+if #workKeys > 0 then redis.call('ZREM', k('wk'), unpack(workKeys)) end
+local more = deadLetters == batch or scanned == batch or #keys == batch or #workKeys == batch
 return { messages, events, deadLetters, more and '1' or '0' }
