@@ -36,6 +36,34 @@ export function courierEntryExists(): boolean {
 }
 
 /** What every node of one cluster must share: the token clients use and the keys deliveries are signed with. */
+/**
+ * Starts Courier's entry (`args` after it, e.g. `gateway`) with `env`, with
+ * COURIER_BENCH_NODE_ARGS applied; its output is kept, not printed, and shown
+ * only if the process fails a measurement.
+ */
+export function spawnCourier(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: OutputTail } {
+  const output = new OutputTail();
+  const child = spawnManaged(process.execPath, [...COURIER_NODE_ARGS, '--import', 'tsx', ENTRY, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
+  return { child, output };
+}
+
+/** Resolves with the process once it answers its health probe; stops it and rethrows if it never does. */
+export async function healthyOrStopped<T extends { waitUntilHealthy(): Promise<void>; stop(): Promise<void> }>(started: T): Promise<T> {
+  try {
+    await started.waitUntilHealthy();
+  } catch (error) {
+    await started.stop();
+    throw error;
+  }
+  return started;
+}
+
 export interface Identity {
   token: string;
   currentSigningKey: string;
@@ -76,7 +104,6 @@ export class CourierProcess {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'courier-bench-'));
     registerTempDir(dataDir);
-    const output = new OutputTail();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       PORT: String(port),
@@ -89,23 +116,8 @@ export class CourierProcess {
     // An inherited COURIER_STORE must not redirect a SQLite measurement.
     delete env.COURIER_STORE;
     if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
-    const child = spawnManaged(process.execPath, [...COURIER_NODE_ARGS, '--import', 'tsx', ENTRY], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Kept, not printed: shown only if this Courier fails a measurement.
-    child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
-
-    const courier = new CourierProcess(child, output, dataDir, port, identity.token, ownsStore ? store : undefined);
-    try {
-      await courier.waitUntilHealthy();
-    } catch (error) {
-      await courier.stop();
-      throw error;
-    }
-    return courier;
+    const { child, output } = spawnCourier([], env);
+    return healthyOrStopped(new CourierProcess(child, output, dataDir, port, identity.token, ownsStore ? store : undefined));
   }
 
   get origin(): string {
@@ -149,7 +161,7 @@ export class CourierProcess {
     await this.ownedStore?.drop();
   }
 
-  private async waitUntilHealthy(): Promise<void> {
+  async waitUntilHealthy(): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let died = false;
     void exited(this.child).then(() => (died = true));

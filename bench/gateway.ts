@@ -23,13 +23,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { signDelivery } from '../src/delivery/signing.js';
-import { CourierProcess, courierEntry } from './courier-process.js';
+import { CourierProcess, healthyOrStopped, spawnCourier } from './courier-process.js';
 import { CourierRouteTarget, DirectTarget, closedLoop, openLoop, type SendTimes, type Target } from './load.js';
 import { STALL_TIMEOUT_MS, deliver, log, perSecond, type Describable } from './measure.js';
-import { OutputTail, exited, freePort, registerTempDir, removeTempDir, sleep, spawnManaged, stopChild } from './processes.js';
+import { exited, freePort, registerTempDir, removeTempDir, sleep, stopChild, type OutputTail } from './processes.js';
 import { encodeMessage, preciseNow, type SinkStats } from './protocol.js';
 import type { FailedSample, GatewayLatencySample, GatewayScenarioId, GroupSample, RoundTripFigures, Sample } from './report.js';
 import { SinkProcess } from './sink-process.js';
@@ -63,7 +62,6 @@ const LIGHT_RATE = 100;
  * came out at 135 ms, against about 2 ms after 2,000.
  */
 const GATEWAY_MIN_WARMUP = 2_000;
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface GatewayBenchConfig {
   store: StoreKind;
@@ -239,18 +237,8 @@ class GatewayProcess implements Describable {
       GATEWAY_PUBLIC_URL: `http://127.0.0.1:${port}`,
     });
     if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
-    const output = new OutputTail();
-    const child = spawnManaged(process.execPath, ['--import', 'tsx', courierEntry(), 'gateway'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
-    const gateway = new GatewayProcess(child, output, dataDir, store, port, identity);
-    try {
-      await gateway.waitUntilHealthy();
-    } catch (error) {
-      await gateway.stop();
-      throw error;
-    }
-    return gateway;
+    const { child, output } = spawnCourier(['gateway'], env);
+    return healthyOrStopped(new GatewayProcess(child, output, dataDir, store, port, identity));
   }
 
   get origin(): string {
@@ -280,7 +268,7 @@ class GatewayProcess implements Describable {
   }
 
   /** The gateway's /health is the seed's JSON, not Courier's `OK`. */
-  private async waitUntilHealthy(): Promise<void> {
+  async waitUntilHealthy(): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let died = false;
     void exited(this.child).then(() => (died = true));

@@ -204,6 +204,17 @@ describe('Balancer', () => {
     assert.ok('unavailable' in none && /capability "tpu"/.test(none.unavailable.reason));
   });
 
+  it('sends a retry to another instance than the one it failed on, while there is one', async () => {
+    await register('a');
+    await register('b');
+    for (let i = 0; i < 10; i++) {
+      assert.equal(chosenId(balancer.choose('workers', { avoid: 'a' })), 'b');
+      assert.equal(chosenId(balancer.choose('workers', { avoid: 'b' })), 'a');
+    }
+    await registry.deregister('workers', 'b');
+    assert.equal(chosenId(balancer.choose('workers', { avoid: 'a' })), 'a', 'the only instance left is still used');
+  });
+
   it('holds each instance to its maxInFlight on this node', async () => {
     await register('small', { maxInFlight: 2 });
     const open = [balancer.choose('workers', {}), balancer.choose('workers', {})];

@@ -25,6 +25,8 @@ import { createStrategy, type Strategy } from './strategies.js';
 export interface RouteRequest {
   region?: string;
   capability?: string;
+  /** The instance the previous attempt failed on: skipped when any other candidate is left (Envoy's previous_hosts). */
+  avoid?: string;
 }
 
 export interface ChosenInstance {
@@ -95,8 +97,9 @@ export class Balancer {
 
     const { usable, panic } = usableInstances(live, settings, now);
     const tier = selectTier(usable, request, settings);
-    const candidates = tier
-      .filter((instance) => instance.maxInFlight === undefined || (state.inFlight.get(instance.id) ?? 0) < instance.maxInFlight)
+    const open = tier.filter((instance) => instance.maxInFlight === undefined || (state.inFlight.get(instance.id) ?? 0) < instance.maxInFlight);
+    const others = request.avoid === undefined ? open : open.filter((instance) => instance.id !== request.avoid);
+    const candidates = (others.length > 0 ? others : open)
       .map((instance) => ({
         id: instance.id,
         weight: instance.weight * slowStartFactor(instance.health, now, settings.slowStartMs),
