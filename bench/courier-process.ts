@@ -53,6 +53,30 @@ export function spawnCourier(args: string[], env: NodeJS.ProcessEnv): { child: C
   return { child, output };
 }
 
+/** Polls `GET /health` until `healthy` accepts the answer; fails at once if the process exits, or after READY_TIMEOUT_MS. */
+export async function waitForHealth(
+  started: { name: string; child: ChildProcess; origin: string; describe(): string },
+  healthy: (status: number, text: string) => boolean,
+): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let died = false;
+  void exited(started.child).then(() => (died = true));
+  let lastError = '';
+  while (Date.now() < deadline) {
+    if (died) throw new Error(`${started.name} exited during startup\n${started.describe()}`);
+    try {
+      const res = await request(`${started.origin}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+      const text = await res.body.text();
+      if (healthy(res.statusCode, text)) return;
+      lastError = `GET /health answered ${res.statusCode}: ${text.slice(0, 200)}`;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${started.name} not healthy within ${READY_TIMEOUT_MS / 1000} s (last: ${lastError})\n${started.describe()}`);
+}
+
 /** Resolves with the process once it answers its health probe; stops it and rethrows if it never does. */
 export async function healthyOrStopped<T extends { waitUntilHealthy(): Promise<void>; stop(): Promise<void> }>(started: T): Promise<T> {
   try {
@@ -161,24 +185,8 @@ export class CourierProcess {
     await this.ownedStore?.drop();
   }
 
-  async waitUntilHealthy(): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let died = false;
-    void exited(this.child).then(() => (died = true));
-    let lastError = '';
-    while (Date.now() < deadline) {
-      if (died) throw new Error(`Courier exited during startup\n${this.describe()}`);
-      try {
-        const res = await request(`${this.origin}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
-        const text = await res.body.text();
-        if (res.statusCode === 200 && text.trim() === 'OK') return;
-        lastError = `GET /health answered ${res.statusCode}: ${text.slice(0, 200)}`;
-      } catch (error) {
-        lastError = error instanceof Error ? error.message : String(error);
-      }
-      await sleep(100);
-    }
-    throw new Error(`Courier not healthy within ${READY_TIMEOUT_MS / 1000} s (last: ${lastError})\n${this.describe()}`);
+  waitUntilHealthy(): Promise<void> {
+    return waitForHealth({ name: 'Courier', child: this.child, origin: this.origin, describe: () => this.describe() }, (status, text) => status === 200 && text.trim() === 'OK');
   }
 }
 

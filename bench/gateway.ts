@@ -25,10 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { signDelivery } from '../src/delivery/signing.js';
-import { CourierProcess, healthyOrStopped, spawnCourier } from './courier-process.js';
+import { CourierProcess, healthyOrStopped, spawnCourier, waitForHealth } from './courier-process.js';
 import { CourierRouteTarget, DirectTarget, closedLoop, openLoop, type SendTimes, type Target } from './load.js';
 import { STALL_TIMEOUT_MS, deliver, log, perSecond, type Describable } from './measure.js';
-import { exited, freePort, registerTempDir, removeTempDir, sleep, stopChild, type OutputTail } from './processes.js';
+import { freePort, registerTempDir, removeTempDir, stopChild, type OutputTail } from './processes.js';
 import { encodeMessage, preciseNow, type SinkStats } from './protocol.js';
 import type { FailedSample, GatewayLatencySample, GatewayScenarioId, GroupSample, RoundTripFigures, Sample } from './report.js';
 import { SinkProcess } from './sink-process.js';
@@ -47,7 +47,6 @@ const TASK_PATH = '/api/tasks/download';
 const INSTANCE_PRIME_MESSAGES = 5_000;
 /** How long each sink is long-polled per round while waiting on all of them. */
 const POLL_MS = 200;
-const READY_TIMEOUT_MS = 30_000;
 /**
  * gateway-latency's second, light rate. On a 2-core machine shared by the
  * runner, the instance and the gateway, a fresh gateway forwarded 800–1,200
@@ -268,24 +267,15 @@ class GatewayProcess implements Describable {
   }
 
   /** The gateway's /health is the seed's JSON, not Courier's `OK`. */
-  async waitUntilHealthy(): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let died = false;
-    void exited(this.child).then(() => (died = true));
-    let lastError = '';
-    while (Date.now() < deadline) {
-      if (died) throw new Error(`gateway exited during startup\n${this.describe()}`);
+  waitUntilHealthy(): Promise<void> {
+    return waitForHealth({ name: 'gateway', child: this.child, origin: this.origin, describe: () => this.describe() }, (status, text) => {
+      if (status !== 200) return false;
       try {
-        const res = await request(`${this.origin}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
-        const text = await res.body.text();
-        if (res.statusCode === 200 && (JSON.parse(text) as { status?: unknown }).status === 'ok') return;
-        lastError = `GET /health answered ${res.statusCode}: ${text.slice(0, 200)}`;
-      } catch (error) {
-        lastError = error instanceof Error ? error.message : String(error);
+        return (JSON.parse(text) as { status?: unknown }).status === 'ok';
+      } catch {
+        return false;
       }
-      await sleep(100);
-    }
-    throw new Error(`gateway not healthy within ${READY_TIMEOUT_MS / 1000} s (last: ${lastError})\n${this.describe()}`);
+    });
   }
 }
 
