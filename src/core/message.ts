@@ -212,11 +212,14 @@ export function urlParts(url: string): UrlParts {
   let parts = parsedUrls.get(url);
   if (parts !== undefined) return parts;
   const group = parseGroupDestination(url);
-  // An instance group is one "origin": per-origin limits hold per group (each instance's own cap is the balancer's).
-  if (group) return { origin: `${GROUP_DESTINATION_PREFIX}${group.group}`, host: group.group, path: group.path.split('?')[0]!, target: group.path };
-  if (!URL.canParse(url)) return UNPARSED;
-  const parsed = new URL(url);
-  parts = { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname, target: `${parsed.pathname}${parsed.search}` };
+  if (group) {
+    // An instance group is one "origin": per-origin limits hold per group (each instance's own cap is the balancer's).
+    parts = { origin: `${GROUP_DESTINATION_PREFIX}${group.group}`, host: group.group, path: group.path.split('?')[0]!, target: group.path };
+  } else {
+    if (!URL.canParse(url)) return UNPARSED;
+    const parsed = new URL(url);
+    parts = { origin: parsed.origin, host: parsed.hostname, path: parsed.pathname, target: `${parsed.pathname}${parsed.search}` };
+  }
   if (parsedUrls.size >= PARSED_URLS_MAX) parsedUrls.clear();
   parsedUrls.set(url, parts);
   return parts;

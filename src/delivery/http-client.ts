@@ -63,10 +63,11 @@ export function createPooledClient(options: PooledClientOptions): DeliveryClient
 
   return {
     send(request) {
+      const { origin, target } = urlParts(request.url);
       return new Promise<AttemptResponse>((resolve) => {
-        poolFor(urlParts(request.url).origin).dispatch(
+        poolFor(origin).dispatch(
           {
-            path: urlParts(request.url).target,
+            path: target,
             method: request.method,
             headers: request.headers,
             body: request.body.byteLength > 0 || request.method !== 'GET' ? request.body : null,

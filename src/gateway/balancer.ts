@@ -48,6 +48,8 @@ const MAX_STRATEGIES_PER_GROUP = 64;
 
 interface GroupState {
   /** Rebuilt when the group's strategy or outlier settings change. */
+  /** The settings object the state was built for: the registry replaces it on change, so identity says when to look again. */
+  settings: InstanceGroupRecord;
   settingsKey: string;
   /**
    * One strategy per candidate set (the tier's instance ids): messages that
@@ -133,10 +135,15 @@ export class Balancer {
   }
 
   private stateFor(settings: InstanceGroupRecord): GroupState {
-    const settingsKey = JSON.stringify([settings.strategy, settings.outlier]);
     let state = this.states.get(settings.name);
-    if (!state || state.settingsKey !== settingsKey) {
+    // Called per delivery: the key is computed only when the registry handed over a new settings object.
+    if (state?.settings === settings) return state;
+    const settingsKey = JSON.stringify([settings.strategy, settings.outlier]);
+    if (state?.settingsKey === settingsKey) {
+      state.settings = settings;
+    } else {
       state = {
+        settings,
         settingsKey,
         strategies: new Map(),
         outliers: new OutlierDetector(settings.outlier),
