@@ -86,6 +86,17 @@ local function release_dead_letter(owner)
   end
 end
 
+-- Removes a DLQ entry and its index members (stale ones too); returns the message it belonged to, or nil if the
+-- entry was already gone.
+local function remove_dead_letter(dlqId)
+  local owner = redis.call('HGET', k('d', dlqId), 'm')
+  redis.call('DEL', k('d', dlqId))
+  redis.call('ZREM', k('dlq'), dlqId)
+  redis.call('ZREM', k('dlqt'), dlqId)
+  if owner then release_dead_letter(owner) end
+  return owner
+end
+
 local function apply_fc_config(key, par, rate, period, at)
   local h = k('fck', key)
   if redis.call('EXISTS', h) == 0 then

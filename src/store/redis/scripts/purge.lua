@@ -11,11 +11,7 @@
 local logsBefore, dlBefore, dedupBefore, batch = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local deadLetters, messages, events = 0, 0, 0
 for _, dlqId in ipairs(redis.call('ZRANGEBYSCORE', k('dlqt'), '-inf', '(' .. dlBefore, 'LIMIT', 0, batch)) do
-  local owner = redis.call('HGET', k('d', dlqId), 'm')
-  if owner then release_dead_letter(owner) end
-  redis.call('DEL', k('d', dlqId))
-  redis.call('ZREM', k('dlq'), dlqId)
-  redis.call('ZREM', k('dlqt'), dlqId)
+  remove_dead_letter(dlqId)
   deadLetters = deadLetters + 1
 end
 local scanned = 0

@@ -8,13 +8,7 @@ local at, count = ARGV[2], tonumber(ARGV[3])
 local out, wake = {}, nil
 for n = 0, count - 1 do
   local i = 4 + n * (MSG_ARGS + 1)
-  local dlqId = ARGV[i]
-  local owner = redis.call('HGET', k('d', dlqId), 'm')
-  if owner then
-    redis.call('DEL', k('d', dlqId))
-    redis.call('ZREM', k('dlq'), dlqId)
-    redis.call('ZREM', k('dlqt'), dlqId)
-    release_dead_letter(owner)
+  if remove_dead_letter(ARGV[i]) then
     local id, dedup, lease, due = insert_message(i + 1, at, nil)
     out[#out + 1] = id; out[#out + 1] = dedup; out[#out + 1] = lease
     wake = earliest(wake, due)
