@@ -3,6 +3,7 @@
  * PostgreSQL, Redis): a spec as JSON beside its body, a response as a JSON
  * detail beside its body, a schedule's template as JSON beside its body.
  */
+import type { Page } from './port.js';
 import type { AttemptResponse, DeadLetter, LogEvent, LogState, MessageSpec } from '../core/message.js';
 import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 import { urlParts } from '../core/message.js';
@@ -356,4 +357,12 @@ export interface InstanceGroupRow {
 
 export function instanceGroupFromRow(row: InstanceGroupRow): InstanceGroupRecord {
   return instanceGroupFrom({ name: row.name, settings: row.settings, createdAt: row.created_at, updatedAt: row.updated_at });
+}
+
+/** A page of rows already cut to the page size; its cursor, the last row's seq, is set only when more rows follow. */
+export function seqPage<Row extends { seq: number }, T>(rows: readonly Row[], more: boolean, map: (row: Row) => T): Page<T> {
+  const page: Page<T> = { items: rows.map(map) };
+  const last = rows.at(-1);
+  if (more && last) page.cursor = String(last.seq);
+  return page;
 }

@@ -1,17 +1,7 @@
 /** Turns the port's filters into SQL conditions over `messages m` (and the table the dates apply to). */
 import type { DeadLetterFilter, MessageFilter } from '../port.js';
+import { messageFilterColumns } from '../sql-common.js';
 import { array, OID, type Db, type Params } from './sql.js';
-
-const COLUMNS: Record<Exclude<keyof MessageFilter, 'fromDate' | 'toDate' | 'label'>, string> = {
-  url: 'm.url',
-  topicName: 'm.topic_name',
-  scheduleId: 'm.schedule_id',
-  queueName: 'm.queue_name',
-  flowControlKey: 'm.flow_control_key',
-  callerIp: 'm.caller_ip',
-  host: 'm.host',
-  path: 'm.path',
-};
 
 /** `column = ANY(values)`: one placeholder whatever the number of values. */
 export function inList(db: Db, column: string, values: readonly (string | number)[], params: Params, oid: number = OID.text): string {
@@ -21,7 +11,7 @@ export function inList(db: Db, column: string, values: readonly (string | number
 export function messageFilterConditions(db: Db, filter: MessageFilter | undefined, dateColumn: string, params: Params): string[] {
   const conditions: string[] = [];
   if (!filter) return conditions;
-  for (const [key, column] of Object.entries(COLUMNS) as [keyof typeof COLUMNS, string][]) {
+  for (const [key, column] of messageFilterColumns) {
     const values = filter[key];
     if (values && values.length > 0) conditions.push(inList(db, column, values, params));
   }

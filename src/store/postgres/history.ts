@@ -6,7 +6,7 @@
  */
 import type { DeadLetter, LogEvent } from '../../core/message.js';
 import type { DeadLetterSelection, EventQuery, Page } from '../port.js';
-import { deadLetterFromRow, eventFromRow, type DeadLetterRow, type EventRow } from '../rows.js';
+import { deadLetterFromRow, eventFromRow, seqPage, type DeadLetterRow, type EventRow } from '../rows.js';
 import { deadLetterFilterConditions, inList, messageFilterConditions, whereClause } from './filters.js';
 import { adhoc, array, exec, OID, Params, type Db } from './sql.js';
 
@@ -30,12 +30,7 @@ export async function listEvents(db: Db, query: EventQuery): Promise<Page<LogEve
      ${whereClause(conditions)} ORDER BY e.seq DESC LIMIT ${params.add(query.count + 1)}`,
     params.values,
   );
-  const more = found.length > query.count;
-  const kept = more ? found.slice(0, query.count) : found;
-  const page: Page<LogEvent> = { items: kept.map(eventFromRow) };
-  const last = kept.at(-1);
-  if (more && last) page.cursor = String(last.seq);
-  return page;
+  return seqPage(found.slice(0, query.count), found.length > query.count, eventFromRow);
 }
 
 async function deadLetterRows(
@@ -72,10 +67,7 @@ export async function listDeadLetters(db: Db, selection: DeadLetterSelection): P
     selection,
     'd.seq, d.dlq_id, d.created_at, d.response, d.response_body, m.spec, m.body',
   );
-  const page: Page<DeadLetter> = { items: rows.map(deadLetterFromRow) };
-  const last = rows.at(-1);
-  if (more && last) page.cursor = String(last.seq);
-  return page;
+  return seqPage(rows, more, deadLetterFromRow);
 }
 
 /** Runs in a transaction. */

@@ -15,10 +15,9 @@ import {
   type InstanceGroupRow,
   type InstanceRow,
 } from '../rows.js';
+import { GROUP_COLUMNS, INSTANCE_COLUMNS } from '../sql-common.js';
 import { exec, first, rows, type Db } from './sql.js';
 
-const INSTANCE_COLUMNS = 'group_name, id, registration, last_heartbeat, registered_at, health';
-const GROUP_COLUMNS = 'name, settings, created_at, updated_at';
 
 /**
  * One statement: the group is created with the defaults unless it exists, and

@@ -1,33 +1,9 @@
 /** Queues on PostgreSQL: settings rows, lag, and deletion (admission is in claims.ts, inside claimDue). */
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
+import { queueFromRow, SELECT_QUEUE, type QueueRow } from '../sql-common.js';
 import { exec, first, rows, type Db } from './sql.js';
 import { finishCanceled } from './settle.js';
 import { appendEvents } from './writes.js';
-
-interface QueueRow {
-  name: string;
-  parallelism: number;
-  paused: boolean;
-  created_at: number;
-  updated_at: number;
-  lag: number;
-}
-
-const SELECT_QUEUE = `SELECT q.name, q.parallelism, q.paused, q.created_at, q.updated_at,
-  (SELECT count(*) FROM messages m WHERE m.state = 'waiting' AND m.queue_name = q.name)
-  + (SELECT count(*) FROM messages m WHERE m.queue_slot = q.name) AS lag
-  FROM queues q`;
-
-function queueFromRow(row: QueueRow): QueueRecord {
-  return {
-    name: row.name,
-    parallelism: row.parallelism,
-    paused: row.paused,
-    lag: row.lag,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 export async function upsertQueue(db: Db, settings: QueueSettings, at: number): Promise<void> {
   await exec(

@@ -1,21 +1,11 @@
 /** Turns the port's filters into SQL conditions over `messages m` (and the table the dates apply to). */
 import type { DeadLetterFilter, MessageFilter } from '../port.js';
+import { messageFilterColumns } from '../sql-common.js';
 
 export interface Condition {
   sql: string[];
   params: unknown[];
 }
-
-const COLUMNS: Record<Exclude<keyof MessageFilter, 'fromDate' | 'toDate' | 'label'>, string> = {
-  url: 'm.url',
-  topicName: 'm.topic_name',
-  scheduleId: 'm.schedule_id',
-  queueName: 'm.queue_name',
-  flowControlKey: 'm.flow_control_key',
-  callerIp: 'm.caller_ip',
-  host: 'm.host',
-  path: 'm.path',
-};
 
 function placeholders(count: number): string {
   return Array.from({ length: count }, () => '?').join(', ');
@@ -24,7 +14,7 @@ function placeholders(count: number): string {
 export function messageFilterCondition(filter: MessageFilter | undefined, dateColumn: string): Condition {
   const condition: Condition = { sql: [], params: [] };
   if (!filter) return condition;
-  for (const [key, column] of Object.entries(COLUMNS) as [keyof typeof COLUMNS, string][]) {
+  for (const [key, column] of messageFilterColumns) {
     const values = filter[key];
     if (!values || values.length === 0) continue;
     condition.sql.push(`${column} IN (${placeholders(values.length)})`);

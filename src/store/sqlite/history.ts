@@ -2,7 +2,7 @@
 import type { DeadLetter, LogEvent } from '../../core/message.js';
 import type { DeadLetterSelection, EventQuery, Page } from '../port.js';
 import { deadLetterFilterCondition, inList, messageFilterCondition, whereClause, type Condition } from './filters.js';
-import { deadLetterFromRow, eventFromRow, type DeadLetterRow, type EventRow } from '../rows.js';
+import { deadLetterFromRow, eventFromRow, seqPage, type DeadLetterRow, type EventRow } from '../rows.js';
 import type { Sql } from './sql.js';
 
 const IN_PROGRESS_STATES = ['ACTIVE', 'RETRY', 'ERROR'];
@@ -31,7 +31,7 @@ export class SqliteHistory {
        FROM events e JOIN messages m ON m.seq = e.message_seq
        ${whereClause(condition)} ORDER BY e.seq DESC LIMIT ?`,
     ).all(...condition.params, query.count + 1) as EventRow[];
-    return pageOf(rows, query.count, eventFromRow);
+    return seqPage(rows.slice(0, query.count), rows.length > query.count, eventFromRow);
   }
 
   private deadLetterRows(selection: DeadLetterSelection, columns: string): { rows: DeadLetterRow[]; more: boolean } {
@@ -63,10 +63,7 @@ export class SqliteHistory {
       selection,
       'd.seq, d.dlq_id, d.created_at, d.response, d.response_body, m.spec, m.body',
     );
-    const page: Page<DeadLetter> = { items: rows.map(deadLetterFromRow) };
-    const last = rows.at(-1);
-    if (more && last) page.cursor = String(last.seq);
-    return page;
+    return seqPage(rows, more, deadLetterFromRow);
   }
 
   deleteDeadLetters(selection: DeadLetterSelection): { deleted: number; cursor?: string } {
@@ -78,13 +75,4 @@ export class SqliteHistory {
       return more && last ? { deleted: rows.length, cursor: String(last.seq) } : { deleted: rows.length };
     });
   }
-}
-
-function pageOf<Row extends { seq: number }, T>(rows: Row[], count: number, map: (row: Row) => T): Page<T> {
-  const more = rows.length > count;
-  const kept = more ? rows.slice(0, count) : rows;
-  const page: Page<T> = { items: kept.map(map) };
-  const last = kept.at(-1);
-  if (more && last) page.cursor = String(last.seq);
-  return page;
 }

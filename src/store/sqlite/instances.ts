@@ -10,10 +10,9 @@ import {
   type InstanceGroupRow,
   type InstanceRow,
 } from '../rows.js';
+import { GROUP_COLUMNS, INSTANCE_COLUMNS } from '../sql-common.js';
 import type { Sql } from './sql.js';
 
-const INSTANCE_COLUMNS = 'group_name, id, registration, last_heartbeat, registered_at, health';
-const GROUP_COLUMNS = 'name, settings, created_at, updated_at';
 
 export class SqliteInstances {
   constructor(private readonly sql: Sql) {}

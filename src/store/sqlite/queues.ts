@@ -1,31 +1,7 @@
 /** Queues on SQLite: settings rows, and FIFO admission of waiting messages into free slots. */
 import type { QueueRecord, QueueSettings } from '../../core/queue.js';
+import { queueFromRow, SELECT_QUEUE, type QueueRow } from '../sql-common.js';
 import type { Sql } from './sql.js';
-
-interface QueueRow {
-  name: string;
-  parallelism: number;
-  paused: number;
-  created_at: number;
-  updated_at: number;
-  lag: number;
-}
-
-const SELECT_QUEUE = `SELECT q.name, q.parallelism, q.paused, q.created_at, q.updated_at,
-  (SELECT count(*) FROM messages m WHERE m.state = 'waiting' AND m.queue_name = q.name)
-  + (SELECT count(*) FROM messages m WHERE m.queue_slot = q.name) AS lag
-  FROM queues q`;
-
-function queueFromRow(row: QueueRow): QueueRecord {
-  return {
-    name: row.name,
-    parallelism: row.parallelism,
-    paused: row.paused === 1,
-    lag: row.lag,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 export class SqliteQueues {
   constructor(private readonly sql: Sql) {}
