@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import postgres from 'postgres';
-import { newMessageId } from '../../src/core/ids.js';
 import type { ClaimedMessage, MessageSpec } from '../../src/core/message.js';
 import type { Store } from '../../src/store/port.js';
 import { TABLES } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { POSTGRES_URL, unavailable } from '../helpers/services.js';
-import { runStoreContract } from './store-contract.js';
+import { runStoreContract, spec, T } from './store-contract.js';
 
 const skipReason = await unavailable('PostgreSQL', POSTGRES_URL);
 
@@ -51,23 +50,8 @@ if (skipReason !== undefined) {
   });
 
   describe('PostgresStore: several nodes on one schema', () => {
-    const T = 1_700_000_000_000;
     const LEASE_MS = 30_000;
     let nodes: Store[] = [];
-    const spec = (overrides: Partial<MessageSpec> = {}): MessageSpec => ({
-      messageId: newMessageId(),
-      kind: 'message',
-      url: 'https://dest.example/hook',
-      method: 'POST',
-      headers: {},
-      body: new TextEncoder().encode('x'),
-      maxRetries: 3,
-      labels: [],
-      createdAt: T,
-      notBefore: T,
-      callerIp: '203.0.113.7',
-      ...overrides,
-    });
     const specs = (count: number, overrides: Partial<MessageSpec> = {}) => Array.from({ length: count }, () => spec(overrides));
     /** Every node claims in rounds until a round finds nothing; answers each node's claims. */
     const claimRounds = async (limit: number, settleEach: boolean): Promise<ClaimedMessage[]> => {

@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { newMessageId } from '../../src/core/ids.js';
 import type { MessageSpec } from '../../src/core/message.js';
 import { LAYOUT_VERSION, RedisStore } from '../../src/store/redis/redis-store.js';
 import { REDIS_URL, unavailable } from '../helpers/services.js';
-import { runStoreContract } from './store-contract.js';
+import { runStoreContract, spec, T } from './store-contract.js';
 
 const fileprefix = `courier_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 const skipReason = await unavailable('Redis', REDIS_URL);
@@ -46,24 +45,8 @@ if (skipReason) {
   });
 }
 
-const T = 1_700_000_000_000;
-
-function message(overrides: Partial<MessageSpec> = {}): MessageSpec {
-  return {
-    messageId: newMessageId(),
-    kind: 'message',
-    url: 'https://dest.example/hook',
-    method: 'POST',
-    headers: {},
-    body: new TextEncoder().encode('x'),
-    maxRetries: 0,
-    labels: [],
-    createdAt: T,
-    notBefore: T,
-    callerIp: '203.0.113.7',
-    ...overrides,
-  };
-}
+/** Specs for the cases below: no retries, so a failed attempt ends the message. */
+const message = (overrides: Partial<MessageSpec> = {}): MessageSpec => spec({ maxRetries: 0, ...overrides });
 
 /** What the port cannot show with one store: several nodes (connections) sharing one prefix. */
 describe('RedisStore shared by several nodes', { skip: skipReason }, () => {

@@ -33,13 +33,14 @@ export interface StoreUnderTest {
 
 // ── fixtures ────────────────────────────────────────────────────────────────
 
-const T = 1_700_000_000_000;
+/** The contract's fixed "now"; the multi-node cases of the shared stores use it too. */
+export const T = 1_700_000_000_000;
 const LEASE_MS = 30_000;
 const SECOND = 1_000;
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 /** A valid spec; every case gets a fresh message id. */
-function spec(overrides: Partial<MessageSpec> = {}): MessageSpec {
+export function spec(overrides: Partial<MessageSpec> = {}): MessageSpec {
   return {
     messageId: newMessageId(),
     kind: 'message',
