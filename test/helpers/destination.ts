@@ -36,6 +36,30 @@ export interface Destination {
 
 export const ok: Script = () => ({ status: 200, body: 'ok' });
 
+/** Requests in flight across every destination sharing this counter, and the most seen at once. */
+export interface Concurrency {
+  current: number;
+  max: number;
+}
+
+/**
+ * Holds every request `ms` before answering 200 and counts requests in flight
+ * across every destination given the same counter. The decrement timer is
+ * created before the reply timer, so it runs just before the reply leaves:
+ * Courier (any node) cannot start the next attempt in a freed slot while this
+ * one is still counted, and nothing in flight goes uncounted.
+ */
+export const holding =
+  (counter: Concurrency, ms: number): Script =>
+  () => {
+    counter.current += 1;
+    counter.max = Math.max(counter.max, counter.current);
+    setTimeout(() => {
+      counter.current -= 1;
+    }, ms);
+    return { status: 200, body: 'ok', delayMs: ms };
+  };
+
 export async function startDestination(script: Script = ok): Promise<Destination> {
   const sockets = new Set<Socket>();
   const waiters: { count: number; resolve: () => void }[] = [];

@@ -11,11 +11,13 @@ import { startTestCourier, type TestCourier } from '../helpers/courier.js';
 import {
   arrivalsAt,
   eventually,
+  holding,
   ok,
   sleep,
   startDestination,
   uniquePath,
   waitForArrivals,
+  type Concurrency,
   type Destination,
   type Script,
 } from '../helpers/destination.js';
@@ -42,30 +44,6 @@ const withStatus = (status: number) => (error: unknown) => {
   assert.equal(error.status, status);
   return true;
 };
-
-/** Requests in flight at any of the destinations sharing this counter. */
-interface Concurrency {
-  current: number;
-  max: number;
-}
-
-/**
- * Holds every request `ms` before answering 200 and counts requests in flight
- * across every destination given the same counter. The decrement timer is
- * created before the helper's reply timer, so it runs just before the reply
- * leaves: Courier cannot start the next attempt in a freed slot while this
- * one is still counted, and nothing in flight goes uncounted.
- */
-const holding =
-  (counter: Concurrency, ms: number): Script =>
-  () => {
-    counter.current += 1;
-    counter.max = Math.max(counter.max, counter.current);
-    setTimeout(() => {
-      counter.current -= 1;
-    }, ms);
-    return { status: 200, body: 'ok', delayMs: ms };
-  };
 
 describe('flow control', () => {
   let courier: TestCourier;

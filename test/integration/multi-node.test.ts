@@ -28,7 +28,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { Client, Receiver } from '@upstash/qstash';
 import { Agent, request } from 'undici';
-import { eventually, ok, sleep, startDestination, type Arrival, type Destination, type Script } from '../helpers/destination.js';
+import { eventually, holding, ok, sleep, startDestination, type Arrival, type Concurrency, type Destination, type Script } from '../helpers/destination.js';
 import { freePort, killChildren, spawnServingCourier, stopMain, type ServingCourier } from '../helpers/processes.js';
 import { freshStore, POSTGRES_URL, REDIS_URL, unavailable, type FreshStore } from '../helpers/services.js';
 
@@ -199,29 +199,6 @@ function ejectedOnItsOwn(node: CourierNode, group: string, id: string): boolean 
 
 // ---------------------------------------------------------------------------
 // Destinations.
-
-/** Requests in flight at a destination, and the most seen at once. */
-interface Concurrency {
-  current: number;
-  max: number;
-}
-
-/**
- * Holds each request `ms` and then answers 200. It also counts requests in
- * flight. The decrement timer is created before the helper's reply timer, so
- * it runs just before the reply leaves. So no node can start the next attempt
- * in a freed slot while this one is still counted.
- */
-const holding =
-  (counter: Concurrency, ms: number): Script =>
-  () => {
-    counter.current += 1;
-    counter.max = Math.max(counter.max, counter.current);
-    setTimeout(() => {
-      counter.current -= 1;
-    }, ms);
-    return { status: 200, body: 'ok', delayMs: ms };
-  };
 
 const bodyOf = (arrival: Arrival) => arrival.body.toString('utf8');
 
