@@ -94,12 +94,33 @@ export interface Identity {
   nextSigningKey: string;
 }
 
-function newIdentity(): Identity {
+export function newIdentity(): Identity {
   return {
     token: `bench_${randomBytes(12).toString('hex')}`,
     currentSigningKey: `sig_current_${randomBytes(8).toString('hex')}`,
     nextSigningKey: `sig_next_${randomBytes(8).toString('hex')}`,
   };
+}
+
+/**
+ * The environment of a Courier process (either mode) on `port` with its own
+ * data dir and credentials: the runner's own, minus `dropped` inherited
+ * variables, so that nothing set in the runner's shell changes what is measured.
+ */
+export function courierEnv(port: number, dataDir: string, identity: Identity, store: FreshStore, dropped: (name: string) => boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (name !== 'COURIER_STORE' && !dropped(name)) env[name] = value;
+  Object.assign(env, {
+    PORT: String(port),
+    COURIER_DATA_DIR: dataDir,
+    QSTASH_TOKEN: identity.token,
+    QSTASH_CURRENT_SIGNING_KEY: identity.currentSigningKey,
+    QSTASH_NEXT_SIGNING_KEY: identity.nextSigningKey,
+    COURIER_LOG_LEVEL: 'warn',
+  });
+  // An inherited COURIER_STORE must not redirect a SQLite measurement.
+  if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
+  return env;
 }
 
 export class CourierProcess {
@@ -128,19 +149,7 @@ export class CourierProcess {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'courier-bench-'));
     registerTempDir(dataDir);
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PORT: String(port),
-      COURIER_DATA_DIR: dataDir,
-      QSTASH_TOKEN: identity.token,
-      QSTASH_CURRENT_SIGNING_KEY: identity.currentSigningKey,
-      QSTASH_NEXT_SIGNING_KEY: identity.nextSigningKey,
-      COURIER_LOG_LEVEL: 'warn',
-    };
-    // An inherited COURIER_STORE must not redirect a SQLite measurement.
-    delete env.COURIER_STORE;
-    if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
-    const { child, output } = spawnCourier([], env);
+    const { child, output } = spawnCourier([], courierEnv(port, dataDir, identity, store, () => false));
     return healthyOrStopped(new CourierProcess(child, output, dataDir, port, identity.token, ownsStore ? store : undefined));
   }
 

@@ -19,13 +19,12 @@
  *                    difference.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { signDelivery } from '../src/delivery/signing.js';
-import { CourierProcess, healthyOrStopped, spawnCourier, waitForHealth } from './courier-process.js';
+import { CourierProcess, courierEnv, healthyOrStopped, newIdentity, spawnCourier, waitForHealth, type Identity } from './courier-process.js';
 import { CourierRouteTarget, DirectTarget, closedLoop, openLoop, type SendTimes, type Target } from './load.js';
 import { STALL_TIMEOUT_MS, deliver, log, perSecond, type Describable } from './measure.js';
 import { freePort, registerTempDir, removeTempDir, stopChild, type OutputTail } from './processes.js';
@@ -193,12 +192,6 @@ async function measureGroup(sinks: SinkProcess[], config: GatewayBenchConfig, c:
   }
 }
 
-interface GatewayIdentity {
-  token: string;
-  currentSigningKey: string;
-  nextSigningKey: string;
-}
-
 /** `courier gateway` as its own process, on a fresh store, deliveries going to the instances of GROUP. */
 class GatewayProcess implements Describable {
   private constructor(
@@ -207,7 +200,7 @@ class GatewayProcess implements Describable {
     private readonly dataDir: string,
     private readonly store: FreshStore,
     readonly port: number,
-    readonly identity: GatewayIdentity,
+    readonly identity: Identity,
   ) {}
 
   static async start(kind: StoreKind): Promise<GatewayProcess> {
@@ -215,27 +208,10 @@ class GatewayProcess implements Describable {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'courier-bench-gateway-'));
     registerTempDir(dataDir);
-    const identity: GatewayIdentity = {
-      token: `bench_${randomBytes(12).toString('hex')}`,
-      currentSigningKey: `sig_current_${randomBytes(8).toString('hex')}`,
-      nextSigningKey: `sig_next_${randomBytes(8).toString('hex')}`,
-    };
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const identity = newIdentity();
     // Inherited switches must not change what is measured (above all, turn verification off).
-    for (const name of Object.keys(env)) {
-      if (name.startsWith('GATEWAY_') || name === 'SKIP_SIGNATURE_VERIFY' || name === 'COURIER_STORE' || name === 'COURIER_TOKEN') delete env[name];
-    }
-    Object.assign(env, {
-      PORT: String(port),
-      COURIER_DATA_DIR: dataDir,
-      QSTASH_TOKEN: identity.token,
-      QSTASH_CURRENT_SIGNING_KEY: identity.currentSigningKey,
-      QSTASH_NEXT_SIGNING_KEY: identity.nextSigningKey,
-      COURIER_LOG_LEVEL: 'warn',
-      GATEWAY_GROUP: GROUP,
-      GATEWAY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    });
-    if (store.courierStore !== undefined) env.COURIER_STORE = store.courierStore;
+    const env = courierEnv(port, dataDir, identity, store, (name) => name.startsWith('GATEWAY_') || name === 'SKIP_SIGNATURE_VERIFY' || name === 'COURIER_TOKEN');
+    Object.assign(env, { GATEWAY_GROUP: GROUP, GATEWAY_PUBLIC_URL: `http://127.0.0.1:${port}` });
     const { child, output } = spawnCourier(['gateway'], env);
     return healthyOrStopped(new GatewayProcess(child, output, dataDir, store, port, identity));
   }
