@@ -11,7 +11,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './core/config.js';
-import { loadGatewayConfig, type GatewayConfig } from './gateway/gateway-config.js';
+import { loadGatewayConfig } from './gateway/gateway-config.js';
 import { startGateway } from './gateway/gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
@@ -26,14 +26,18 @@ function envLines(config: Config, server: CourierServer): string {
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  let config: Config;
+/** A configuration error is the user's to fix: say what is wrong, without a stack trace, and exit 2. */
+function configOrExit<T>(load: () => T): T {
   try {
-    config = loadConfig();
+    return load();
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);
   }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit(loadConfig);
   const server = await startCourier(config);
   const envFile = join(config.dataDir, 'courier.env');
   if (server.keys.generated) {
@@ -74,14 +78,7 @@ function stopOnSignals(server: { logger: Logger; close(): Promise<void> }): void
 }
 
 async function gateway(): Promise<void> {
-  let config: GatewayConfig;
-  try {
-    config = loadGatewayConfig();
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(2);
-  }
-  stopOnSignals(await startGateway(config));
+  stopOnSignals(await startGateway(configOrExit(loadGatewayConfig)));
 }
 
 const command = process.argv[2];
