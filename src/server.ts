@@ -71,11 +71,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       maxResponseBytes: config.delivery.maxResponseBytes,
     });
-  const groupDefaults = (name: string) => ({
-    ...defaultGroupSettings(name),
-    heartbeatIntervalMs: config.gateway.heartbeatIntervalMs,
-    staleAfterMs: config.gateway.staleAfterMs,
-  });
+  const groupDefaults = (name: string) => defaultGroupSettings(name, config.gateway);
   const registry = new InstanceRegistry({
     store,
     clock,

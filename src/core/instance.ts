@@ -119,12 +119,19 @@ export const DEFAULT_OUTLIER: OutlierSettings = {
   maxEjectionPercent: 50,
 };
 
-export const defaultGroupSettings = (name: string): InstanceGroupSettings => ({
+/** The seed's heartbeat timing: every 300 s, stale after 900 s. */
+const SEED_TIMING = { heartbeatIntervalMs: 300_000, staleAfterMs: 900_000 };
+
+/** What a group starts with when its first instance registers; `timing` is the node's configured one (COURIER_HEARTBEAT_INTERVAL, …). */
+export const defaultGroupSettings = (
+  name: string,
+  timing: Pick<InstanceGroupSettings, 'heartbeatIntervalMs' | 'staleAfterMs'> = SEED_TIMING,
+): InstanceGroupSettings => ({
   name,
   strategy: 'round-robin',
   regionAffinity: true,
-  heartbeatIntervalMs: 300_000,
-  staleAfterMs: 900_000,
+  heartbeatIntervalMs: timing.heartbeatIntervalMs,
+  staleAfterMs: timing.staleAfterMs,
   outlier: { ...DEFAULT_OUTLIER },
   slowStartMs: 0,
   panicThresholdPercent: 50,

@@ -30,7 +30,7 @@ import { instanceRoutes } from '../api/routes/instances.js';
 import { workKeyRoutes } from '../api/routes/work-keys.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
-import { defaultGroupSettings, type InstanceGroupSettings } from '../core/instance.js';
+import { defaultGroupSettings } from '../core/instance.js';
 import { createLogger, PURGE_INTERVAL_MS } from '../server.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/port.js';
@@ -104,11 +104,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const logger = overrides.logger ?? createLogger(config.logLevel).child({ component: 'gateway' });
   const clock = overrides.clock ?? systemClock;
   const store = overrides.store ?? (await openStore(config.store));
-  const groupDefaults = (name: string): InstanceGroupSettings => ({
-    ...defaultGroupSettings(name),
-    heartbeatIntervalMs: config.registry.heartbeatIntervalMs,
-    staleAfterMs: config.registry.staleAfterMs,
-  });
+  const groupDefaults = (name: string) => defaultGroupSettings(name, config.registry);
   const registry = new InstanceRegistry({ store, clock, logger, groupDefaults, refreshMs: config.registry.refreshMs });
   const balancer = new Balancer({ registry, clock, logger });
   const forwarder = createForwarder({ timeoutMs: config.forwardTimeoutMs });
