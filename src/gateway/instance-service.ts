@@ -2,9 +2,9 @@
  * Instance groups as the API sees them: registration (heartbeats), the
  * group's settings, and a view of each instance's state for operators.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
+import { matchesDigest, secretDigest } from '../core/secrets.js';
 import type { InstanceGroupRecord, InstanceGroupSettings, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 import { isLive, type Balancer } from './balancer.js';
 import { isEjected, slowStartFactor } from './health.js';
@@ -19,7 +19,8 @@ export interface InstanceView extends InstanceRecord {
   inFlight: number;
 }
 
-export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+/** A registration secret as stored: its SHA-256, in hex. */
+export const hashSecret = (secret: string): string => secretDigest(secret).toString('hex');
 
 export class InstanceService {
   constructor(private readonly deps: { registry: InstanceRegistry; balancer: Balancer; clock: Clock }) {}
@@ -31,11 +32,7 @@ export class InstanceService {
   authorize(group: string, authenticated: boolean, presentedSecret: string | undefined): void {
     if (authenticated) return;
     const stored = this.deps.registry.group(group)?.settings.registrationSecretHash;
-    if (presentedSecret !== undefined && stored !== undefined) {
-      const presented = Buffer.from(hashSecret(presentedSecret), 'hex');
-      const expected = Buffer.from(stored, 'hex');
-      if (presented.length === expected.length && timingSafeEqual(presented, expected)) return;
-    }
+    if (presentedSecret !== undefined && stored !== undefined && matchesDigest(presentedSecret, Buffer.from(stored, 'hex'))) return;
     throw new CourierError('UNAUTHORIZED', 'missing or invalid credentials: send Authorization: Bearer <token> or the group\'s Courier-Registration-Secret');
   }
 
