@@ -277,8 +277,10 @@ export class Dispatcher {
       this.logOutcome(settlement, claimed, results[index] ?? 'leaseLost');
       if (settlement.kind === 'retry') earliestRetry = Math.min(earliestRetry, settlement.nextAt);
       if (settlement.followUps.length > 0) earliestRetry = Math.min(earliestRetry, ...settlement.followUps.map((f) => f.spec.notBefore));
-      // A finished attempt of a queued or flow-controlled message may let the next one start.
-      if (claimed.spec.queueName !== undefined || claimed.spec.flowControl !== undefined) freesSlot = true;
+      // A finished attempt of a queued or flow-controlled message may let the next one start; so may a
+      // callback's, which holds its source's queue slot (the spec does not say which queue: any callback counts).
+      const { spec } = claimed;
+      if (spec.queueName !== undefined || spec.flowControl !== undefined || spec.kind !== 'message') freesSlot = true;
     });
     if (earliestRetry !== Number.POSITIVE_INFINITY) this.wake(earliestRetry);
     if (this.heldBack || freesSlot) this.wake();
