@@ -5,14 +5,14 @@
  * and prints the lines an app pastes into its environment.
  *
  * `courier gateway` (`npm start -- gateway`): the stand-alone gateway in
- * front of hosted QStash instead (src/gateway/gateway-server.ts).
+ * front of hosted QStash instead (src/gateway-server.ts).
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './core/config.js';
 import { loadGatewayConfig } from './gateway/gateway-config.js';
-import { startGateway } from './gateway/gateway-server.js';
+import { startGateway } from './gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
 function envLines(config: Config, server: CourierServer): string {
