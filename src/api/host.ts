@@ -107,8 +107,15 @@ export function createHost(options: HostOptions): Host {
       if (!res.writableFinished) controller.abort(new Error('the client closed the connection'));
       streaming.delete(res);
     });
+    // While closing, a connection that finishes its reply is not kept alive: close() would wait for it to time out.
+    res.once('finish', () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
     handle(req, res, controller.signal)
-      .then((reply) => (reply.stream ? sendStream(res, reply, controller) : writeReply(res, reply)))
+      .then((reply) => {
+        if (closing && !reply.written) reply.headers = { ...reply.headers, Connection: 'close' };
+        return reply.stream ? sendStream(res, reply, controller) : writeReply(res, reply);
+      })
       .catch((error: unknown) => {
         let reply = courierErrorReply(error, shape, now());
         if (!reply) {
