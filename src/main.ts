@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 /**
  * `npm start`: Courier on the embedded SQLite store. On the first start with
- * no token or keys configured, it generates them, keeps them in the data dir,
- * and prints the lines an app pastes into its environment.
+ * no token or keys configured, it generates them, keeps them in the store,
+ * and prints the lines an app pastes into its environment; every start keeps
+ * those lines current in <data dir>/courier.env and logs where that file is.
  *
  * `courier gateway` (`npm start -- gateway`): the stand-alone gateway in
- * front of hosted QStash instead (src/gateway/gateway-server.ts).
+ * front of hosted QStash instead (src/gateway-server.ts).
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './core/config.js';
 import { loadGatewayConfig } from './gateway/gateway-config.js';
-import { startGateway } from './gateway/gateway-server.js';
+import { startGateway } from './gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
 function envLines(config: Config, server: CourierServer): string {
@@ -39,23 +40,42 @@ function configOrExit<T>(load: () => T): T {
 async function main(): Promise<void> {
   const config = configOrExit(loadConfig);
   const server = await startCourier(config);
+  const fromEnvironment = server.keys.configured.token && server.keys.configured.signingKeys;
   const envFile = join(config.dataDir, 'courier.env');
+  if (!fromEnvironment) keepEnvFileTrue(envFile, config, server);
   if (server.keys.generated) {
-    // With a PostgreSQL or Redis store nothing else creates the data dir.
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    // Written for the user to copy; readable by this user only, like any credentials file.
-    writeFileSync(envFile, `${envLines(config, server)}\n`, { mode: 0o600 });
-    chmodSync(envFile, 0o600);
     process.stdout.write(
       `\nCourier generated credentials (kept in the ${config.store.kind} store; also in ${envFile}).\n` +
         `Put these in your app's environment:\n\n${envLines(config, server)}\n\n`,
     );
   }
+  // Where the credentials are, on every start; never the secrets themselves.
   server.logger.info(
-    { url: server.url, dataDir: config.dataDir, credentials: server.keys.generated ? envFile : 'unchanged' },
+    { url: server.url, dataDir: config.dataDir, credentials: fromEnvironment ? 'from the environment' : envFile },
     `Courier listening on port ${server.port}`,
   );
   stopOnSignals(server);
+}
+
+/**
+ * courier.env holds what an app needs to reach this Courier now: rewritten
+ * when anything in it changed (the port, a configured token, keys rotated
+ * since the last start), so it never shows the first start's port.
+ */
+function keepEnvFileTrue(envFile: string, config: Config, server: CourierServer): void {
+  const wanted = `${envLines(config, server)}\n`;
+  let current: string | undefined;
+  try {
+    current = readFileSync(envFile, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === wanted) return;
+  // With a PostgreSQL or Redis store nothing else creates the data dir.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // Credentials: readable by this user only. chmod too, as mode applies only when the file is created.
+  writeFileSync(envFile, wanted, { mode: 0o600 });
+  chmodSync(envFile, 0o600);
 }
 
 /** SIGINT/SIGTERM: finish what is in flight, close the store, exit. */

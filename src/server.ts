@@ -1,11 +1,10 @@
 /**
- * The composition root: config → store → services → HTTP. The store adapter
- * is picked by store/open-store.ts from COURIER_STORE.
+ * The composition root of the Courier server: config → store → services →
+ * HTTP (api/app.ts on api/host.ts). The store adapter is picked by
+ * store/open-store.ts from COURIER_STORE; gateway-server.ts is the other root.
  */
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import type { ApiServices, HealthReport } from './api/services.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -29,10 +28,10 @@ import { InstanceRegistry } from './gateway/registry.js';
 import { WorkKeys } from './gateway/work-keys.js';
 import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
+import { createLogger } from './logging.js';
+import { startRetentionSweep } from './retention.js';
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
-/** Retention clean-up runs this often; each run is one short transaction. */
-export const PURGE_INTERVAL_MS = 60_000;
 
 export interface CourierServer {
   readonly url: string;
@@ -49,15 +48,6 @@ export interface CourierOverrides {
   client?: DeliveryClient;
   logger?: Logger;
   store?: Store;
-}
-
-export function createLogger(level: string): Logger {
-  // Redaction is a second line of defence: no code path logs these on purpose.
-  return pino({
-    level,
-    base: { service: 'courier' },
-    redact: ['req.headers.authorization', 'headers.authorization', 'token', 'signingKey', '*.token'],
-  });
 }
 
 export async function startCourier(config: Config, overrides: CourierOverrides = {}): Promise<CourierServer> {
@@ -161,33 +151,16 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     keys,
     health,
   };
-  const server: Server = createApp(services, { token: keys.token, logger });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  const host = createApp(services, { token: keys.token, logger });
+  const port = await host.listen(config.port, config.host);
   balancer.start();
   dispatcher.start();
   scheduler.start();
   // Work stored through another node sharing the store wakes this one at once (stores with pushNotify).
   const stopWatching = await store.watchWork(notifyDue);
 
-  const purge = setInterval(() => {
-    const now = clock.now();
-    store
-      .purge({
-        logsBefore: now - config.retention.logsMs,
-        deadLettersBefore: now - config.retention.deadLettersMs,
-        dedupBefore: now,
-      })
-      .then((purged) => {
-        if (purged.messages + purged.events + purged.deadLetters > 0) logger.info({ purged }, 'retention clean-up');
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'retention clean-up failed'));
-  }, PURGE_INTERVAL_MS);
-  purge.unref();
+  const stopRetention = startRetentionSweep({ store, clock, logger, retention: config.retention });
 
-  const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -197,15 +170,12 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     scheduler,
     close() {
       closing ??= (async () => {
-        clearInterval(purge);
+        stopRetention();
         await stopWatching();
         await scheduler.stop();
         registry.stop();
         await balancer.stop();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        await host.close();
         await dispatcher.stop();
         await client.close();
         await store.close();

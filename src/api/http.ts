@@ -8,6 +8,7 @@
  * and an empty body with a JSON content type must be accepted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { CourierError, invalid } from '../core/errors.js';
 import { checkName } from './destination.js';
@@ -17,11 +18,26 @@ export interface Reply {
   /** Serialised as JSON. */
   json?: unknown;
   text?: string;
+  /**
+   * The body as it is produced (Server-Sent Events, large downloads): sent
+   * chunked, each chunk as it comes. The host stops reading it when the
+   * client goes away or the host shuts down (`ctx.signal`), then calls the
+   * iterator's `return()` (a Readable is destroyed), so its `finally` runs.
+   * HAZARD: an async generator runs `finally` only once the await it is
+   * suspended in settles; one that waits for events must also watch `ctx.signal`.
+   */
+  stream?: AsyncIterable<Uint8Array | string> | Readable;
   headers?: Record<string, string>;
+  /** The handler already wrote the response on `ctx.res` (the gateway relays an instance's answer as it arrives). */
+  written?: true;
 }
 
 export interface RequestContext {
   readonly req: IncomingMessage;
+  /** Only for handlers that write the response themselves (`Reply.written`). */
+  readonly res: ServerResponse;
+  /** Aborted when the client goes away before the reply is complete, or the host shuts down a stream. */
+  readonly signal: AbortSignal;
   readonly method: string;
   /** The raw request target, exactly as received. */
   readonly target: string;
@@ -38,6 +54,7 @@ export interface RequestContext {
 }
 
 export interface Route {
+  /** A route listing GET also answers HEAD, without the body (Node drops it). */
   methods: readonly string[];
   /** Matched against the raw path; named groups become `params`. */
   pattern: RegExp;
@@ -118,6 +135,7 @@ function tooLarge(limit: number): CourierError {
 }
 
 export function writeReply(res: ServerResponse, reply: Reply): void {
+  if (reply.written) return;
   const headers: Record<string, string | number> = { ...reply.headers };
   let payload: string | undefined;
   if (reply.json !== undefined) {
@@ -132,20 +150,27 @@ export function writeReply(res: ServerResponse, reply: Reply): void {
   res.end(payload);
 }
 
+export type RouteMatch = { route: Route; params: Record<string, string> };
+
+/**
+ * The first route whose pattern matches the path and that takes the method
+ * wins; HEAD is taken by any route that takes GET. A path some route matches
+ * with other methods is a 405, with the methods for `Allow`.
+ */
 export function matchRoute(
   routes: readonly Route[],
   method: string,
   path: string,
-): { route: Route; params: Record<string, string> } | 'method-not-allowed' | undefined {
-  let pathMatched = false;
+): RouteMatch | { methodNotAllowed: string[] } | undefined {
+  const allowed = new Set<string>();
   for (const route of routes) {
     const match = route.pattern.exec(path);
     if (!match) continue;
-    if (!route.methods.includes(method)) {
-      pathMatched = true;
-      continue;
+    if (route.methods.includes(method) || (method === 'HEAD' && route.methods.includes('GET'))) {
+      return { route, params: { ...match.groups } };
     }
-    return { route, params: { ...match.groups } };
+    for (const allowedMethod of route.methods) allowed.add(allowedMethod);
+    if (route.methods.includes('GET')) allowed.add('HEAD');
   }
-  return pathMatched ? 'method-not-allowed' : undefined;
+  return allowed.size > 0 ? { methodNotAllowed: [...allowed] } : undefined;
 }

@@ -36,4 +36,4 @@ export class FlowControlService {
   }
 }
 
-const notFound = (key: string) => new CourierError('NOT_FOUND', `flow-control key "${key}" not found`);
+const notFound = (key: string) => new CourierError('FLOW_CONTROL_KEY_NOT_FOUND', `flow-control key "${key}" not found`);

@@ -41,7 +41,7 @@ export class InstanceService {
   }
 
   async deregister(group: string, id: string): Promise<void> {
-    if (!(await this.deps.registry.deregister(group, id))) throw new CourierError('NOT_FOUND', `instance "${id}" not found in group "${group}"`);
+    if (!(await this.deps.registry.deregister(group, id))) throw new CourierError('INSTANCE_NOT_FOUND', `instance "${id}" not found in group "${group}"`);
   }
 
   list(group?: string): InstanceView[] {
@@ -62,7 +62,7 @@ export class InstanceService {
   }
 
   async deleteGroup(name: string): Promise<void> {
-    if (!(await this.deps.registry.deleteGroup(name))) throw new CourierError('NOT_FOUND', `instance group "${name}" not found`);
+    if (!(await this.deps.registry.deleteGroup(name))) throw new CourierError('INSTANCE_GROUP_NOT_FOUND', `instance group "${name}" not found`);
   }
 
   exists(name: string): boolean {
@@ -71,7 +71,7 @@ export class InstanceService {
 
   private getView(name: string) {
     const view = this.deps.registry.group(name);
-    if (!view) throw new CourierError('NOT_FOUND', `instance group "${name}" not found`);
+    if (!view) throw new CourierError('INSTANCE_GROUP_NOT_FOUND', `instance group "${name}" not found`);
     return view;
   }
 

@@ -32,7 +32,7 @@ export class WorkKeys implements WorkKeyClaims {
 
   async release(scope: string, key: string): Promise<void> {
     if (!(await this.deps.store.releaseWorkKey(scope, key))) {
-      throw new CourierError('NOT_FOUND', `work key "${key}" is not claimed in "${scope}"`);
+      throw new CourierError('WORK_KEY_NOT_FOUND', `work key "${key}" is not claimed in "${scope}"`);
     }
   }
 }

@@ -105,12 +105,12 @@ export class MessageService {
     if ('url' in destination) {
       const instanceGroup = parseGroupDestination(destination.url)?.group;
       if (instanceGroup !== undefined && !this.deps.instanceGroupExists(instanceGroup)) {
-        throw new CourierError('NOT_FOUND', `instance group "${instanceGroup}" not found: no instance has registered into it`, 'destination');
+        throw new CourierError('INSTANCE_GROUP_NOT_FOUND', `instance group "${instanceGroup}" not found: no instance has registered into it`, 'destination');
       }
       return [this.newMessage(request, destination.url, now, schedule)];
     }
     const group = await this.deps.store.getUrlGroup(destination.group);
-    if (!group) throw new CourierError('NOT_FOUND', `URL group "${destination.group}" not found`, 'destination');
+    if (!group) throw new CourierError('URL_GROUP_NOT_FOUND', `URL group "${destination.group}" not found`, 'destination');
     return group.endpoints.map((endpoint) =>
       this.newMessage(request, endpoint.url, now, schedule, { topicName: group.name, endpointName: endpoint.name }),
     );

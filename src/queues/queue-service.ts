@@ -33,4 +33,4 @@ export class QueueService {
   }
 }
 
-const notFound = (name: string) => new CourierError('NOT_FOUND', `queue "${name}" not found`);
+const notFound = (name: string) => new CourierError('QUEUE_NOT_FOUND', `queue "${name}" not found`);

@@ -4,7 +4,7 @@
  * next-time computation (time zones, DST) are croner's.
  */
 import { Cron } from 'croner';
-import { invalid } from '../core/errors.js';
+import { CourierError } from '../core/errors.js';
 
 export interface CronSchedule {
   /** Trimmed, prefix included: what the schedule object shows. */
@@ -14,6 +14,8 @@ export interface CronSchedule {
 }
 
 const FIELD = 'Upstash-Cron';
+/** A 400 with its own code, so a client can tell a bad expression from other bad input. */
+const invalidCron = (problem: string) => new CourierError('INVALID_CRON', `${FIELD}: ${problem}`, FIELD);
 const TZ_PREFIX = /^CRON_TZ=(\S+)\s+(.*)$/s;
 
 function isTimeZone(zone: string): boolean {
@@ -47,13 +49,13 @@ function compile(source: string): CronSchedule {
   if (prefixed) {
     zone = prefixed[1]!;
     pattern = prefixed[2]!.trim();
-    if (!isTimeZone(zone)) throw invalid(FIELD, `unknown time zone "${zone}" in CRON_TZ (use an IANA name like "Europe/Berlin")`);
+    if (!isTimeZone(zone)) throw invalidCron(`unknown time zone "${zone}" in CRON_TZ (use an IANA name like "Europe/Berlin")`);
   } else if (source.startsWith('CRON_TZ=')) {
-    throw invalid(FIELD, 'CRON_TZ=<zone> must be followed by a space and five cron fields');
+    throw invalidCron('CRON_TZ=<zone> must be followed by a space and five cron fields');
   }
   const fields = pattern.split(/\s+/).filter((field) => field !== '');
   if (fields.length !== 5) {
-    throw invalid(FIELD, `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length} in "${pattern}"`);
+    throw invalidCron(`must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length} in "${pattern}"`);
   }
   let cron: Cron;
   try {
@@ -61,9 +63,9 @@ function compile(source: string): CronSchedule {
     const where = zone === 'UTC' ? { utcOffset: 0 } : { timezone: zone };
     cron = new Cron(fields.join(' '), { ...where, paused: true });
   } catch (error) {
-    throw invalid(FIELD, `"${pattern}" is not a valid cron expression: ${error instanceof Error ? error.message : String(error)}`);
+    throw invalidCron(`"${pattern}" is not a valid cron expression: ${error instanceof Error ? error.message : String(error)}`);
   }
   const nextAfter = (after: number): number | undefined => cron.nextRun(new Date(after))?.getTime();
-  if (nextAfter(Date.now()) === undefined) throw invalid(FIELD, `"${pattern}" never fires`);
+  if (nextAfter(Date.now()) === undefined) throw invalidCron(`"${pattern}" never fires`);
   return { source, nextAfter };
 }

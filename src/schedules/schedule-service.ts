@@ -53,7 +53,7 @@ export class ScheduleService {
     const cron = parseCron(request.cron);
     const { destination } = request.template;
     if (!isUrl(destination) && !(await this.deps.store.getUrlGroup(destination))) {
-      throw new CourierError('NOT_FOUND', `destination: URL group "${destination}" not found`, 'destination');
+      throw new CourierError('URL_GROUP_NOT_FOUND', `destination: URL group "${destination}" not found`, 'destination');
     }
     const scheduleId = request.scheduleId ?? newScheduleId();
     const now = this.deps.clock.now();
@@ -201,4 +201,4 @@ function nextTickAfter(cron: string, now: number): number | CourierError | undef
 
 const isUrl = (destination: string): boolean => /^https?:\/\//i.test(destination);
 
-const notFound = (scheduleId: string) => new CourierError('NOT_FOUND', `schedule "${scheduleId}" not found`);
+const notFound = (scheduleId: string) => new CourierError('SCHEDULE_NOT_FOUND', `schedule "${scheduleId}" not found`);

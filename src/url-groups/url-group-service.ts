@@ -21,7 +21,7 @@ export class UrlGroupService {
     if ('notFound' in result) {
       const { name, url } = result.notFound;
       const described = [name !== undefined ? `name "${name}"` : '', url !== undefined ? `url "${url}"` : ''].filter(Boolean).join(' and ');
-      throw new CourierError('NOT_FOUND', `URL group "${group}" has no endpoint with ${described}; nothing was removed`, 'endpoints');
+      throw new CourierError('ENDPOINT_NOT_FOUND', `URL group "${group}" has no endpoint with ${described}; nothing was removed`, 'endpoints');
     }
   }
 
@@ -54,4 +54,4 @@ export class UrlGroupService {
 const matches = (endpoint: Endpoint, selector: EndpointSelector): boolean =>
   (selector.name === undefined || endpoint.name === selector.name) && (selector.url === undefined || endpoint.url === selector.url);
 
-const notFound = (name: string) => new CourierError('NOT_FOUND', `URL group "${name}" not found`);
+const notFound = (name: string) => new CourierError('URL_GROUP_NOT_FOUND', `URL group "${name}" not found`);

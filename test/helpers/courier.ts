@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Client, Receiver } from '@upstash/qstash';
 import { loadConfig } from '../../src/core/config.js';
 import type { Clock } from '../../src/core/clock.js';
-import { startCourier, createLogger, type CourierServer } from '../../src/server.js';
+import { createLogger } from '../../src/logging.js';
+import { startCourier, type CourierServer } from '../../src/server.js';
 import { freshStore } from './services.js';
 
 export interface TestCourier {

@@ -393,6 +393,21 @@ describe('credentials generated on the first start', () => {
     }
   });
 
+  it('on a later start on another port, rewrites courier.env with that port and logs where it is', async () => {
+    const courier = await spawnCourier(dataDir);
+    try {
+      const envFile = join(dataDir, 'courier.env');
+      const written = readFileSync(envFile, 'utf8');
+      assert.ok(written.includes(`QSTASH_URL=http://localhost:${courier.port}\n`), written);
+      assert.ok(written.includes(`QSTASH_TOKEN=${generated.QSTASH_TOKEN}\n`), 'the same token');
+      assert.equal(statSync(envFile).mode & 0o777, 0o600);
+      assert.ok(courier.output().includes(`"credentials":${JSON.stringify(envFile)}`), courier.output());
+      assert.ok(!courier.output().includes(generated.QSTASH_TOKEN!), 'the token is not logged');
+    } finally {
+      await courier.stop();
+    }
+  });
+
   for (const variable of ['QSTASH_TOKEN', 'COURIER_TOKEN']) {
     it(`lets a configured ${variable} win over the stored token`, async () => {
       const configured = `configured-${variable.toLowerCase()}-token`;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { InstanceRegistration } from '../../src/core/instance.js';
 import { signDelivery } from '../../src/delivery/signing.js';
 import { loadGatewayConfig } from '../../src/gateway/gateway-config.js';
-import { startGateway, type GatewayOverrides, type GatewayServer } from '../../src/gateway/gateway-server.js';
+import { startGateway, type GatewayOverrides, type GatewayServer } from '../../src/gateway-server.js';
 import { verifyDelivery } from '../../src/worker/verify.js';
 import { SteppedClock } from '../helpers/clock.js';
 import { startDestination, type Destination, type Script } from '../helpers/destination.js';
