@@ -2,23 +2,10 @@
  * The message: what a publish creates, what the store keeps and what delivery
  * sends.
  *
- * Lifecycle (enforced by the store verbs named in brackets; a transition not
- * in this table is a bug):
- *
- *   (accepted) ──enqueue──▶ pending, or waiting when it names a queue
- *   waiting    ──claimDue (admitted: its turn, the queue has a free slot)──▶ pending, holding the slot
- *   pending    ──claimDue──▶ active        an attempt is in flight, under a lease
- *   active     ──settle:ack──▶ delivered    destination answered 2xx
- *   active     ──settle:retry──▶ pending    failed attempt, retries left (due later)
- *   active     ──settle:deadLetter──▶ failed  retries exhausted or 489 non-retryable; a DLQ entry is made
- *   pending, waiting ──cancel──▶ canceled
- *   active     ──cancel──▶ active + cancelRequested; the attempt's outcome decides:
- *                 ack → delivered, retry → canceled, deadLetter → failed
- *   active     ──claimDue (lease expired)──▶ active   the holder died; same message id, at-least-once
- *
- * A message leaves its queue slot when it finishes (or to its callbacks). A
- * pending message with a flow-control key is claimed only within its key's
- * limits; the others are its key's waitlist.
+ * Lifecycle: its states are MESSAGE_STATES below; its legal transitions, the
+ * store verb that makes each and the log events each appends are the table
+ * MESSAGE_TRANSITIONS in core/lifecycle.ts, which the store contract suite
+ * runs on every adapter.
  *
  * Glossary:
  * - attempt: one HTTP request to the destination. `retried` counts the failed

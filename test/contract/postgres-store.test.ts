@@ -11,7 +11,8 @@ import type { Store } from '../../src/store/port.js';
 import { TABLES } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { POSTGRES_URL, unavailable } from '../helpers/services.js';
-import { runStoreContract, spec, T } from './store-contract.js';
+import { runLifecycleContract } from './store-contract-lifecycle.js';
+import { runStoreContract, spec, T, type StoreUnderTest } from './store-contract.js';
 
 const skipReason = await unavailable('PostgreSQL', POSTGRES_URL);
 
@@ -33,7 +34,7 @@ if (skipReason !== undefined) {
 
   const truncate = () => admin.unsafe(`TRUNCATE ${TABLES.map((table) => `"${schema}".${table}`).join(', ')} RESTART IDENTITY`);
 
-  runStoreContract('PostgresStore', async () => {
+  const makeStore = async (): Promise<StoreUnderTest> => {
     await truncate();
     let current = await open();
     return {
@@ -47,7 +48,9 @@ if (skipReason !== undefined) {
         await current.close();
       },
     };
-  });
+  };
+  runStoreContract('PostgresStore', makeStore);
+  runLifecycleContract('PostgresStore', makeStore);
 
   describe('PostgresStore: several nodes on one schema', () => {
     const LEASE_MS = 30_000;

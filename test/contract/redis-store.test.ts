@@ -8,7 +8,8 @@ import { Redis } from 'ioredis';
 import type { MessageSpec } from '../../src/core/message.js';
 import { LAYOUT_VERSION, RedisStore } from '../../src/store/redis/redis-store.js';
 import { REDIS_URL, unavailable } from '../helpers/services.js';
-import { runStoreContract, spec, T } from './store-contract.js';
+import { runLifecycleContract } from './store-contract-lifecycle.js';
+import { runStoreContract, spec, T, type StoreUnderTest } from './store-contract.js';
 
 const fileprefix = `courier_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 const skipReason = await unavailable('Redis', REDIS_URL);
@@ -26,7 +27,7 @@ if (skipReason) {
 } else {
   let cases = 0;
   after(() => dropKeys(`${fileprefix}:*`));
-  runStoreContract('RedisStore', async () => {
+  const makeStore = async (): Promise<StoreUnderTest> => {
     const prefix = `${fileprefix}:c${++cases}`;
     let current = await RedisStore.open({ url: REDIS_URL, prefix });
     return {
@@ -42,7 +43,9 @@ if (skipReason) {
         await dropKeys(`${prefix}:*`);
       },
     };
-  });
+  };
+  runStoreContract('RedisStore', makeStore);
+  runLifecycleContract('RedisStore', makeStore);
 }
 
 /** Specs for the cases below: no retries, so a failed attempt ends the message. */

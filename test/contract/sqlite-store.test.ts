@@ -3,9 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { runStoreContract } from './store-contract.js';
+import { runLifecycleContract } from './store-contract-lifecycle.js';
+import { runStoreContract, type StoreUnderTest } from './store-contract.js';
 
-runStoreContract('SqliteStore', async () => {
+const makeStore = async (): Promise<StoreUnderTest> => {
   const dir = await mkdtemp(join(tmpdir(), 'courier-store-contract-'));
   const path = join(dir, 'courier.db');
   let current = new SqliteStore({ path });
@@ -22,4 +23,7 @@ runStoreContract('SqliteStore', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+runStoreContract('SqliteStore', makeStore);
+runLifecycleContract('SqliteStore', makeStore);
