@@ -9,6 +9,8 @@ import { createApp } from './api/app.js';
 import type { ApiServices, HealthReport } from './api/services.js';
 import { systemClock, type Clock } from './core/clock.js';
 import type { Config } from './core/config.js';
+import { createEventBus, type EventBus } from './core/events.js';
+import { logDeliveryEvents } from './delivery/delivery-log.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { createPooledClient, type DeliveryClient } from './delivery/http-client.js';
 import { DeadLetterService } from './messages/dead-letter-service.js';
@@ -38,6 +40,8 @@ export interface CourierServer {
   readonly port: number;
   readonly keys: KeyRing;
   readonly logger: Logger;
+  /** The domain events of this process (core/events.ts): subscribe here, not in the loops. */
+  readonly events: EventBus;
   /** Fires the schedule ticks due now; tests that step the clock call it instead of waiting. */
   readonly scheduler: { runDue(): Promise<number> };
   close(): Promise<void>;
@@ -53,6 +57,9 @@ export interface CourierOverrides {
 export async function startCourier(config: Config, overrides: CourierOverrides = {}): Promise<CourierServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
+  const events = createEventBus({
+    onListenerError: (error, name) => logger.error({ err: error, event: name }, 'an event listener failed'),
+  });
   const store = overrides.store ?? (await openStore(config.store));
   const keys = await KeyRing.open(store, config);
   const client =
@@ -71,11 +78,14 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   });
   await registry.start();
   const balancer = new Balancer({ registry, clock, logger: logger.child({ component: 'gateway' }) });
+  const deliveryLogger = logger.child({ component: 'delivery' });
+  logDeliveryEvents(events, deliveryLogger);
   const dispatcher = new Dispatcher({
     store,
     client,
     clock,
-    logger: logger.child({ component: 'delivery' }),
+    logger: deliveryLogger,
+    events,
     currentSigningKey: () => keys.current(),
     options: { ...config.delivery, defaultTimeoutMs: config.limits.defaultTimeoutMs },
     router: createGroupRouter(balancer),
@@ -167,6 +177,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     port,
     keys,
     logger,
+    events,
     scheduler,
     close() {
       closing ??= (async () => {

@@ -16,13 +16,20 @@
  * message and this node's settlement is refused (leaseLost): the message is
  * then delivered twice, which at-least-once allows and `Upstash-Message-Id`
  * lets receivers detect.
+ *
+ * Events (core/events.ts): `attempt.started` as an attempt begins, and once
+ * its settlement is stored, `attempt.finished` then the message's own
+ * (`message.delivered`, `.retried`, `.dead-lettered` or `.canceled`). The
+ * per-delivery log lines are written by delivery-log.ts from them; this
+ * loop logs only its own failures (store errors).
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import type { AttemptOutcome, CourierEvents, EventSink } from '../core/events.js';
 import type { AttemptResponse, ClaimedMessage, MessageSpec } from '../core/message.js';
 import { urlParts } from '../core/message.js';
 import type { Handoff, Lease, Settlement, SettleResult, Store } from '../store/port.js';
-import { buildRequest, isSuccess, settlementFor } from './attempt.js';
+import { buildRequest, settlementFor } from './attempt.js';
 import type { DeliveryClient } from './http-client.js';
 
 export interface DispatcherOptions {
@@ -36,7 +43,9 @@ export interface DispatcherDeps {
   store: Store;
   client: DeliveryClient;
   clock: Clock;
+  /** For the loop's own failures; the per-delivery lines come from `events` (delivery-log.ts). */
   logger: Logger;
+  events: EventSink;
   /** The key that signs deliveries now; read per attempt so a rotation applies at once. */
   currentSigningKey: () => string;
   options: DispatcherOptions;
@@ -220,7 +229,11 @@ export class Dispatcher {
   }
 
   private async attempt(claimed: ClaimedMessage): Promise<void> {
-    const { client, clock, currentSigningKey, options, router } = this.deps;
+    const { client, clock, currentSigningKey, options, router, events } = this.deps;
+    // Guarded: without a listener, no payload is built for every attempt.
+    if (events.hasListeners('attempt.started')) {
+      events.emit('attempt.started', { messageId: claimed.spec.messageId, url: claimed.spec.url, retried: claimed.retried, at: clock.now() });
+    }
     const target = router ? router.route(claimed.spec) : { url: claimed.spec.url };
     let response: AttemptResponse;
     if ('failed' in target) {
@@ -274,7 +287,7 @@ export class Dispatcher {
     let freesSlot = false;
     batch.forEach(({ settlement, claimed }, index) => {
       this.release(claimed.spec.messageId);
-      this.logOutcome(settlement, claimed, results[index] ?? 'leaseLost');
+      this.announce(settlement, claimed, results[index] ?? 'leaseLost');
       if (settlement.kind === 'retry') earliestRetry = Math.min(earliestRetry, settlement.nextAt);
       if (settlement.followUps.length > 0) earliestRetry = Math.min(earliestRetry, ...settlement.followUps.map((f) => f.spec.notBefore));
       // A finished attempt of a queued or flow-controlled message may let the next one start; so may a
@@ -296,19 +309,45 @@ export class Dispatcher {
     else this.inFlightByOrigin.set(entry.origin, count);
   }
 
-  private logOutcome(settlement: Settlement, claimed: ClaimedMessage, result: SettleResult): void {
-    const { response } = settlement;
-    const line = {
-      messageId: claimed.spec.messageId,
-      url: claimed.spec.url,
-      retried: claimed.retried,
-      status: response.status,
-      durationMs: response.durationMs,
-      outcome: result === 'settled' ? settlement.kind : result,
-    };
-    if (isSuccess(response)) this.deps.logger.info(line, 'delivered');
-    else if (result === 'leaseLost') this.deps.logger.warn(line, 'attempt finished after its lease was lost');
-    else this.deps.logger.warn({ ...line, error: response.error }, settlement.kind === 'retry' ? 'attempt failed; will retry' : 'attempt failed');
+  /**
+   * The events of one settled attempt: what the attempt did, then what became
+   * of its message. Each payload is built only when the event has a listener.
+   */
+  private announce(settlement: Settlement, claimed: ClaimedMessage, result: SettleResult): void {
+    const { events } = this.deps;
+    const { response, at } = settlement;
+    const { messageId, url } = claimed.spec;
+    const { retried } = claimed;
+    const outcome: AttemptOutcome = result !== 'settled' ? result : settlement.kind === 'ack' ? 'delivered' : settlement.kind;
+    const { status, error } = response;
+    if (events.hasListeners('attempt.finished')) {
+      const finished: CourierEvents['attempt.finished'] = { messageId, url, retried, durationMs: response.durationMs, outcome, at };
+      if (status !== undefined) finished.status = status;
+      if (error !== undefined) finished.error = error;
+      if (outcome === 'retry' && settlement.kind === 'retry') finished.nextDeliveryAt = settlement.nextAt;
+      events.emit('attempt.finished', finished);
+    }
+    switch (outcome) {
+      case 'delivered':
+        if (events.hasListeners('message.delivered')) events.emit('message.delivered', { messageId, url, retried, status: status ?? 200, at });
+        break;
+      case 'retry':
+        if (settlement.kind === 'retry' && events.hasListeners('message.retried')) {
+          events.emit('message.retried', { messageId, url, retried, ...failure(status, error), nextDeliveryAt: settlement.nextAt, at });
+        }
+        break;
+      case 'deadLetter':
+        if (settlement.kind === 'deadLetter' && events.hasListeners('message.dead-lettered')) {
+          events.emit('message.dead-lettered', { messageId, url, retried, dlqId: settlement.dlqId, ...failure(status, error), at });
+        }
+        break;
+      case 'canceled':
+        if (events.hasListeners('message.canceled')) events.emit('message.canceled', { messageIds: [messageId], count: 1, source: 'attempt', at });
+        break;
+      case 'leaseLost':
+        // Another claim holds the message now: its own attempt will say what became of it.
+        break;
+    }
   }
 
   private async renewLeases(): Promise<void> {
@@ -320,4 +359,12 @@ export class Dispatcher {
       this.deps.logger.error({ err: error, leases: leases.length }, 'lease renewal failed');
     }
   }
+}
+
+/** The optional fields of a failed attempt, without keys for what is absent. */
+function failure(status: number | undefined, error: string | undefined): { status?: number; error?: string } {
+  const fields: { status?: number; error?: string } = {};
+  if (status !== undefined) fields.status = status;
+  if (error !== undefined) fields.error = error;
+  return fields;
 }
