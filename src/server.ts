@@ -123,6 +123,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   const messages = new MessageService({
     store,
     clock,
+    events,
     limits: config.limits,
     delivery: {
       notifyDue,
@@ -133,7 +134,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   });
   // The scheduler and the schedule service need each other: the service wakes the scheduler, which fires through it.
   let scheduler: Scheduler | undefined;
-  const schedules = new ScheduleService({ store, clock, messages, wakeScheduler: () => scheduler?.wake() });
+  const schedules = new ScheduleService({ store, clock, events, messages, wakeScheduler: () => scheduler?.wake() });
   scheduler = new Scheduler({
     store,
     clock,
@@ -145,7 +146,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     clock,
     limits: config.limits,
     messages,
-    deadLetters: new DeadLetterService({ store, clock, notifyDue }),
+    deadLetters: new DeadLetterService({ store, clock, events, notifyDue }),
     queues: new QueueService({ store, clock, notifyDue }),
     flowControl: new FlowControlService({
       store,

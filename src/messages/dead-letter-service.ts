@@ -1,6 +1,11 @@
-/** The DLQ (spec §6): list, get, delete, and retry as a new message. */
+/**
+ * The DLQ (spec §6): list, get, delete, and retry as a new message.
+ * Events (core/events.ts): `dead-letter.deleted`, and per entry retried
+ * `message.published` (with `replayOf`) then `dead-letter.replayed`.
+ */
 import type { PublishOptions } from '../core/publish-options.js';
 import type { Clock } from '../core/clock.js';
+import type { CourierEvents, EventSink } from '../core/events.js';
 import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
 import type { DeadLetter, MessageSpec } from '../core/message.js';
@@ -11,7 +16,7 @@ export type RetryOverrides = Partial<Pick<PublishOptions, 'retries' | 'retryDela
 
 export class DeadLetterService {
   constructor(
-    private readonly deps: { store: Store; clock: Clock; notifyDue: (dueAt: number) => void },
+    private readonly deps: { store: Store; clock: Clock; events: EventSink; notifyDue: (dueAt: number) => void },
   ) {}
 
   list(selection: DeadLetterSelection): Promise<Page<DeadLetter>> {
@@ -25,12 +30,18 @@ export class DeadLetterService {
   }
 
   async deleteOne(dlqId: string): Promise<void> {
-    const { deleted } = await this.deps.store.deleteDeadLetters({ dlqIds: [dlqId] });
+    const { deleted } = await this.deleteMany({ dlqIds: [dlqId] });
     if (deleted === 0) throw new CourierError('DLQ_ENTRY_NOT_FOUND', `DLQ entry ${dlqId} not found`);
   }
 
-  deleteMany(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }> {
-    return this.deps.store.deleteDeadLetters(selection);
+  async deleteMany(selection: DeadLetterSelection): Promise<{ deleted: number; cursor?: string }> {
+    const result = await this.deps.store.deleteDeadLetters(selection);
+    if (result.deleted > 0) {
+      const deleted: CourierEvents['dead-letter.deleted'] = { count: result.deleted, at: this.deps.clock.now() };
+      if ('dlqIds' in selection) deleted.dlqIds = selection.dlqIds;
+      this.deps.events.emit('dead-letter.deleted', deleted);
+    }
+    return result;
   }
 
   /**
@@ -42,11 +53,25 @@ export class DeadLetterService {
     const page = await this.deps.store.listDeadLetters(selection);
     const now = this.deps.clock.now();
     const items = page.items.map((entry) => ({ dlqId: entry.dlqId, message: { spec: replayed(entry.spec, overrides, now) } }));
-    const results = (await this.deps.store.replayDeadLetters(items, now)).filter(
-      (result): result is EnqueueResult => result !== undefined,
-    );
+    const replays = await this.deps.store.replayDeadLetters(items, now);
+    this.announceReplays(items, replays, now);
+    const results = replays.filter((result): result is EnqueueResult => result !== undefined);
     if (items.length > 0) this.deps.notifyDue(Math.min(...items.map((item) => item.message.spec.notBefore)));
     return page.cursor === undefined ? { results } : { results, cursor: page.cursor };
+  }
+
+  private announceReplays(items: { dlqId: string; message: { spec: MessageSpec } }[], replays: (EnqueueResult | undefined)[], at: number): void {
+    const { events } = this.deps;
+    replays.forEach((result, index) => {
+      const { dlqId, message } = items[index]!;
+      if (!result) return;
+      const { spec } = message;
+      const published: CourierEvents['message.published'] = { messageId: result.messageId, url: spec.url, replayOf: dlqId, at };
+      if (spec.queueName !== undefined) published.queueName = spec.queueName;
+      if (spec.scheduleId !== undefined) published.scheduleId = spec.scheduleId;
+      events.emit('message.published', published);
+      events.emit('dead-letter.replayed', { dlqId, messageId: result.messageId, url: spec.url, at });
+    });
   }
 
   async retryOne(dlqId: string, overrides: RetryOverrides): Promise<EnqueueResult> {

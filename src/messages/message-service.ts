@@ -1,11 +1,15 @@
 /**
  * Publishing and the message-level operations behind /v2/publish, /v2/batch,
  * /v2/messages and /v2/events. Handlers call this; it calls the store.
+ * Events (core/events.ts): `message.published` for each message stored (a
+ * publish or a schedule's run, both through deliverStored), before delivery
+ * is told of it; `message.canceled` for a cancel that affected any.
  */
 import { parseGroupDestination } from '../core/instance.js';
 import { createHash } from 'node:crypto';
 import type { PublishOptions } from '../core/publish-options.js';
 import type { Clock } from '../core/clock.js';
+import type { CourierEvents, EventSink } from '../core/events.js';
 import type { Limits } from '../core/config.js';
 import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
@@ -44,6 +48,7 @@ export interface ScheduleOrigin {
 export interface MessageServiceDeps {
   store: Store;
   clock: Clock;
+  events: EventSink;
   limits: Limits;
   delivery: {
     /** Tells delivery that work falls due at `dueAt`. */
@@ -87,8 +92,18 @@ export class MessageService {
   deliverStored(messages: readonly NewMessage[], results: readonly EnqueueResult[]): void {
     const handedOff: ClaimedMessage[] = [];
     let earliest = Number.POSITIVE_INFINITY;
+    const { events } = this.deps;
+    // Announced before delivery hears of them, so a message's events start with its publish.
+    const announce = events.hasListeners('message.published');
+    const at = announce ? this.deps.clock.now() : 0;
     results.forEach((result, index) => {
       const { spec } = messages[index]!;
+      if (announce && !result.deduplicated) {
+        const published: CourierEvents['message.published'] = { messageId: result.messageId, url: spec.url, at };
+        if (spec.queueName !== undefined) published.queueName = spec.queueName;
+        if (spec.scheduleId !== undefined) published.scheduleId = spec.scheduleId;
+        events.emit('message.published', published);
+      }
       if (result.leaseId) handedOff.push({ spec, retried: 0, leaseId: result.leaseId });
       else if (!result.deduplicated) earliest = Math.min(earliest, spec.notBefore);
     });
@@ -172,8 +187,13 @@ export class MessageService {
   async cancelMany(selection: CancelSelection): Promise<number> {
     const now = this.deps.clock.now();
     const cancelled = await this.deps.store.cancel(selection, now);
-    // A canceled message may have held a queue slot: the next one in line can start now.
-    if (cancelled > 0) this.deps.delivery.notifyDue(now);
+    if (cancelled > 0) {
+      const canceled: CourierEvents['message.canceled'] = { count: cancelled, source: 'cancel', at: now };
+      if ('messageIds' in selection) canceled.messageIds = selection.messageIds;
+      this.deps.events.emit('message.canceled', canceled);
+      // A canceled message may have held a queue slot: the next one in line can start now.
+      this.deps.delivery.notifyDue(now);
+    }
     return cancelled;
   }
 

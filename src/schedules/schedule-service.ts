@@ -2,8 +2,11 @@
  * Schedules (spec §7) and Courier's run history and trigger-now. A schedule
  * only ever enqueues: each run is an ordinary message (or one per URL-group
  * endpoint) that delivery then handles like any other.
+ * Events (core/events.ts): `schedule.fired` for each run stored (a cron
+ * tick or "run now"), before its messages' `message.published`.
  */
 import type { Clock } from '../core/clock.js';
+import type { CourierEvents, EventSink } from '../core/events.js';
 import { CourierError } from '../core/errors.js';
 import { newScheduleId } from '../core/ids.js';
 import type { NewMessage } from '../core/message.js';
@@ -43,6 +46,7 @@ export class ScheduleService {
     private readonly deps: {
       store: Store;
       clock: Clock;
+      events: EventSink;
       messages: MessageService;
       /** Tells the scheduler that the earliest tick may have changed. */
       wakeScheduler: () => void;
@@ -104,7 +108,7 @@ export class ScheduleService {
         return firing;
       }),
     );
-    const results = await this.fire(firings, now);
+    const results = await this.fire(firings, now, 'cron');
     return results.filter((result) => result !== undefined).length;
   }
 
@@ -114,7 +118,7 @@ export class ScheduleService {
     const now = this.deps.clock.now();
     const { firing, error } = await this.prepareRun(schedule, now, 'manual');
     if (error) throw error;
-    const [results] = await this.fire([firing], now);
+    const [results] = await this.fire([firing], now, 'manual');
     if (!results) throw notFound(scheduleId);
     return results.map((result, index) => ({
       messageId: result.messageId,
@@ -135,14 +139,25 @@ export class ScheduleService {
   }
 
   /** Stores the firings, then hands what they enqueued to delivery at once. */
-  private async fire(firings: ScheduleFiring[], now: number): Promise<(EnqueueResult[] | undefined)[]> {
+  private async fire(firings: ScheduleFiring[], now: number, trigger: 'cron' | 'manual'): Promise<(EnqueueResult[] | undefined)[]> {
     const results = await this.deps.store.fireSchedules(firings, now);
     const messages: NewMessage[] = [];
     const stored: EnqueueResult[] = [];
+    const { events } = this.deps;
     results.forEach((result, index) => {
+      // Skipped: another node (or a pause or save) got to this tick first.
       if (!result) return;
-      messages.push(...firings[index]!.messages);
+      const firing = firings[index]!;
+      messages.push(...firing.messages);
       stored.push(...result);
+      const fired: CourierEvents['schedule.fired'] = {
+        scheduleId: firing.scheduleId,
+        trigger,
+        messageIds: result.map((enqueued) => enqueued.messageId),
+        at: now,
+      };
+      if (firing.error !== undefined) fired.error = firing.error;
+      events.emit('schedule.fired', fired);
     });
     this.deps.messages.deliverStored(messages, stored);
     return results;
