@@ -24,6 +24,7 @@ import { gatewayDelivery } from './api/routes/gateway-delivery.js';
 import { instanceRoutes } from './api/routes/instances.js';
 import { workKeyRoutes } from './api/routes/work-keys.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { createEventBus, type EventBus } from './core/events.js';
 import { defaultGroupSettings } from './core/instance.js';
 import { Balancer } from './gateway/balancer.js';
 import { createForwarder } from './gateway/forward.js';
@@ -46,6 +47,8 @@ export interface GatewayServer {
   readonly url: string;
   readonly port: number;
   readonly logger: Logger;
+  /** The domain events of this gateway (core/events.ts): so far, instances' health changes. */
+  readonly events: EventBus;
   readonly registry: InstanceRegistry;
   readonly balancer: Balancer;
   close(): Promise<void>;
@@ -57,7 +60,10 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const store = overrides.store ?? (await openStore(config.store));
   const groupDefaults = (name: string) => defaultGroupSettings(name, config.registry);
   const registry = new InstanceRegistry({ store, clock, logger, groupDefaults, refreshMs: config.registry.refreshMs });
-  const balancer = new Balancer({ registry, clock, logger });
+  const events = createEventBus({
+    onListenerError: (error, name) => logger.error({ err: error, event: name }, 'an event listener failed'),
+  });
+  const balancer = new Balancer({ registry, clock, logger, events });
   const forwarder = createForwarder({ timeoutMs: config.forwardTimeoutMs });
   let host: Host | undefined;
   /** Stops taking requests, lets the forwards in flight finish, then stops the registry and closes the store. */
@@ -114,6 +120,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     url: `http://127.0.0.1:${port}`,
     port,
     logger,
+    events,
     registry,
     balancer,
     close() {

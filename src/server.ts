@@ -77,7 +77,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     refreshMs: config.gateway.registryRefreshMs,
   });
   await registry.start();
-  const balancer = new Balancer({ registry, clock, logger: logger.child({ component: 'gateway' }) });
+  const balancer = new Balancer({ registry, clock, events, logger: logger.child({ component: 'gateway' }) });
   const deliveryLogger = logger.child({ component: 'delivery' });
   logDeliveryEvents(events, deliveryLogger);
   const dispatcher = new Dispatcher({

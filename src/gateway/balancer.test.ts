@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { SteppedClock } from '../../test/helpers/clock.js';
+import { createEventBus, type CourierEvents } from '../core/events.js';
 import { defaultGroupSettings, type InstanceGroupSettings, type InstanceRegistration } from '../core/instance.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Balancer, type Choice, type RouteRequest } from './balancer.js';
@@ -24,6 +25,7 @@ describe('Balancer', () => {
   let clock: SteppedClock;
   let registry: InstanceRegistry;
   let balancer: Balancer;
+  let healthChanges: CourierEvents['instance.health-changed'][];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'courier-balancer-'));
@@ -31,7 +33,10 @@ describe('Balancer', () => {
     clock = new SteppedClock();
     registry = new InstanceRegistry({ store, clock, logger, groupDefaults: defaultGroupSettings, refreshMs: 60_000 });
     await registry.start();
-    balancer = new Balancer({ registry, clock, logger });
+    const events = createEventBus();
+    healthChanges = [];
+    events.on('instance.health-changed', (change) => healthChanges.push(change));
+    balancer = new Balancer({ registry, clock, logger, events });
   });
 
   afterEach(async () => {
@@ -131,6 +136,9 @@ describe('Balancer', () => {
     const stored = (await store.listInstances('workers')).find((instance) => instance.id === 'bad')!;
     assert.equal(stored.health.ejections, 1);
     assert.ok(stored.health.ejectedUntil! > clock.now());
+    assert.deepEqual(healthChanges.map(({ at: _at, ...change }) => change), [
+      { group: 'workers', instanceId: 'bad', healthy: false, reason: 'ejected', ejectedUntil: stored.health.ejectedUntil },
+    ]);
 
     assert.deepEqual([...spread(20)], [['good', 20]], 'an ejected instance gets nothing');
     const none = balancer.choose('workers', { capability: 'nope' });
@@ -139,6 +147,7 @@ describe('Balancer', () => {
     clock.advance(30_001);
     const counts = spread(20);
     assert.equal(counts.get('bad'), 10, 'back in rotation after the ejection');
+    assert.deepEqual(healthChanges.slice(1).map(({ at: _at, ...change }) => change), [{ group: 'workers', instanceId: 'bad', healthy: true, reason: 'readmitted' }]);
     await registry.refresh();
     const readmitted = (await store.listInstances('workers')).find((instance) => instance.id === 'bad')!;
     assert.equal(readmitted.health.ejectedUntil, undefined);

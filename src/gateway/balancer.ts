@@ -13,9 +13,14 @@
  *
  * Every choice must be finished with the attempt's outcome: that releases the
  * in-flight count and feeds outlier detection.
+ *
+ * Events (core/events.ts): `instance.health-changed` when an instance is
+ * ejected or re-admitted (as the transition is decided; recording it in the
+ * store follows), and when an active check's verdict flips (once recorded).
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import type { EventSink } from '../core/events.js';
 import type { InstanceGroupRecord, InstanceHealth, InstanceRecord } from '../core/instance.js';
 import { ActiveHealthChecker } from './health-checker.js';
 import { decayedEjections, isEjected, OutlierDetector, readmitted, retryAfterSeconds, selectTier, slowStartFactor, usableInstances } from './health.js';
@@ -67,6 +72,7 @@ export interface BalancerDeps {
   registry: InstanceRegistry;
   clock: Clock;
   logger: Logger;
+  events: EventSink;
   random?: () => number;
 }
 
@@ -180,6 +186,14 @@ export class Balancer {
       { group: groupName, instance: instanceId, ejectedUntil: verdict.eject.ejectedUntil, ejections: verdict.eject.ejections },
       'instance ejected after failed attempts',
     );
+    this.deps.events.emit('instance.health-changed', {
+      group: groupName,
+      instanceId,
+      healthy: false,
+      reason: 'ejected',
+      ejectedUntil: verdict.eject.ejectedUntil,
+      at: now,
+    });
     this.persist(groupName, instanceId, verdict.eject);
   }
 
@@ -188,6 +202,7 @@ export class Balancer {
     const back = readmitted(instance.health, now);
     if (back) {
       this.deps.logger.info({ group: instance.group, instance: instance.id }, 'instance re-admitted after its ejection');
+      this.deps.events.emit('instance.health-changed', { group: instance.group, instanceId: instance.id, healthy: true, reason: 'readmitted', at: now });
       this.persist(instance.group, instance.id, back);
       return;
     }
@@ -218,7 +233,7 @@ export class Balancer {
           const view = this.deps.registry.group(name);
           return view ? view.instances.filter((instance) => isLive(instance, view.settings, now())) : [];
         },
-        onTransition: async (instanceId, healthy) => {
+        onTransition: async (instanceId, healthy, detail) => {
           const instance = this.deps.registry.group(name)?.instances.find((candidate) => candidate.id === instanceId);
           if (!instance) return;
           // Coming back healthy is a re-admission: slow start ramps from here.
@@ -226,6 +241,14 @@ export class Balancer {
             ? { ...instance.health, checkedHealthy: true, readmittedAt: now() }
             : { ...instance.health, checkedHealthy: healthy };
           await this.deps.registry.setHealth(name, instanceId, health);
+          this.deps.events.emit('instance.health-changed', {
+            group: name,
+            instanceId,
+            healthy,
+            reason: healthy ? 'check-passed' : 'check-failed',
+            detail,
+            at: now(),
+          });
         },
         logger: this.deps.logger,
       });

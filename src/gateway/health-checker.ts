@@ -33,8 +33,11 @@ export interface ActiveHealthCheckerOptions {
   settings: HealthCheckSettings;
   /** The group's live instances, read at the start of every round. */
   instances: () => readonly InstanceRecord[];
-  /** The verdict changed; persist it. A rejection leaves the verdict untaken, and the next round calls again. */
-  onTransition: (instanceId: string, healthy: boolean) => void | Promise<void>;
+  /**
+   * The verdict changed; persist it. A rejection leaves the verdict untaken, and the next round calls again.
+   * `detail` says what the last probe saw (`HTTP 503`, `no answer within 2000 ms`).
+   */
+  onTransition: (instanceId: string, healthy: boolean, detail: string) => void | Promise<void>;
   /** Transitions are logged at info, failures to persist them and to read the instances at warn. */
   logger?: Pick<Logger, 'info' | 'warn'>;
 }
@@ -157,7 +160,7 @@ export class ActiveHealthChecker {
   private async transition(instance: InstanceRecord, state: CheckState, healthy: boolean, result: ProbeResult): Promise<void> {
     const context = { group: instance.group, instance: instance.id, url: instance.url, healthy, last: result.detail };
     try {
-      await this.options.onTransition(instance.id, healthy);
+      await this.options.onTransition(instance.id, healthy, result.detail);
       state.verdict = healthy;
       this.options.logger?.info(context, healthy ? 'instance passed its health checks' : 'instance failed its health checks');
     } catch (error) {
