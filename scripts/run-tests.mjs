@@ -61,8 +61,8 @@ const stores = (process.env.COURIER_TEST_STORES ?? DEFAULT_STORES).split(',').ma
 let failed = stores.includes('sqlite') ? run(files, 'sqlite') !== 0 : false;
 // Files that pick their store themselves run once: multi-node covers kill -9 on the shared stores;
 // crash-recovery and restart-* are about the embedded store's own restart; the gateway mode and the
-// seed-000 example run their own processes, each on its own SQLite file.
-const OWN_STORE = ['multi-node', 'shared-store-start', 'crash-recovery', 'restart-', 'gateway-mode', 'example-seed-000'];
+// seed-000 example run their own processes, each on its own SQLite file; store-outage cuts its own PostgreSQL and Redis.
+const OWN_STORE = ['multi-node', 'store-outage', 'shared-store-start', 'crash-recovery', 'restart-', 'gateway-mode', 'example-seed-000'];
 const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !OWN_STORE.some((name) => file.includes(name)));
 for (const store of stores.filter((s) => s !== 'sqlite')) {
   if (!(store in SHARED_STORES)) {

@@ -60,7 +60,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   const events = createEventBus({
     onListenerError: (error, name) => logger.error({ err: error, event: name }, 'an event listener failed'),
   });
-  const store = overrides.store ?? (await openStore(config.store));
+  const store = overrides.store ?? (await openStore(config.store, clock.now()));
   const keys = await KeyRing.open(store, config);
   const client =
     overrides.client ??

@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { SteppedClock } from '../../test/helpers/clock.js';
 import { createEventBus, type CourierEvents } from '../core/events.js';
 import { defaultGroupSettings, type InstanceGroupSettings, type InstanceRegistration } from '../core/instance.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/port.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Balancer, type Choice, type RouteRequest } from './balancer.js';
 import { InstanceRegistry } from './registry.js';
 
@@ -21,7 +22,7 @@ const logger = pino({ level: 'silent' });
 
 describe('Balancer', () => {
   let dir: string;
-  let store: SqliteStore;
+  let store: Store;
   let clock: SteppedClock;
   let registry: InstanceRegistry;
   let balancer: Balancer;
@@ -29,8 +30,8 @@ describe('Balancer', () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'courier-balancer-'));
-    store = new SqliteStore({ path: join(dir, 'courier.db'), synchronous: 'normal' });
     clock = new SteppedClock();
+    store = openSqliteStore({ path: join(dir, 'courier.db'), synchronous: 'normal', openedAt: clock.now() });
     registry = new InstanceRegistry({ store, clock, logger, groupDefaults: defaultGroupSettings, refreshMs: 60_000 });
     await registry.start();
     const events = createEventBus();
