@@ -11,6 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Every test process loads the leak check; --test-force-exit ends a file once its tests and hooks
+// are done, so a leaked handle fails the file (see the check's header) instead of hanging it.
+const LEAK_CHECK = fileURLToPath(new URL('../test/helpers/leak-check.ts', import.meta.url));
 
 const SHARED_STORES = { postgres: ['127.0.0.1', 5432], redis: ['127.0.0.1', 6379] };
 const DEFAULT_STORES = 'sqlite,postgres,redis';
@@ -41,7 +46,7 @@ function run(files, store) {
   console.log(`\n# ${files.length} test file(s) on the ${store} store`);
   const result = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+    ['--import', 'tsx', '--import', LEAK_CHECK, '--test', '--test-force-exit', '--test-reporter=spec', '--test-concurrency=2', ...files],
     { stdio: 'inherit', env: { ...process.env, COURIER_TEST_STORE: store } },
   );
   return result.status ?? 1;
