@@ -25,10 +25,13 @@
  * Allowed: resources the test harness or tsx created for itself (their stack
  * runs through node:internal/test_runner or tsx, with no frame of ours).
  *
- * HAZARD: a handle that was asked to close but has not finished closing when
- * the process exits is skipped when its owner says so (`destroyed`, not
- * `listening`, exited); a test that does not await its `close()` is not
- * reported, which is the lesser evil next to failing on a close in flight.
+ * HAZARD: the harness exits the moment the last hook ends, so closes still in
+ * flight must not count: the exit waits up to SETTLE_MS while anything looks
+ * leaked, and a handle whose owner let go of it (`destroyed`, not
+ * `listening`, exited, or detached), or a keep-alive client socket to one of
+ * this file's own servers that has closed, is skipped. A test that does not
+ * await its `close()` is therefore not reported, the lesser evil next to
+ * failing on a close in flight.
  */
 import { createHook } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
@@ -55,11 +58,27 @@ function captureOrigin(): Error {
   return origin;
 }
 
-/** Node keeps the JS object (Socket, Server, ChildProcess) on the native handle under an internal symbol. */
-function ownerOf(resource: object): Record<string, unknown> | undefined {
+/**
+ * Node keeps the JS object (Socket, Server, ChildProcess) on the native handle under an internal
+ * symbol, and sets it to null once that object let go of the handle (closed; the destroy hook follows).
+ */
+function ownerOf(resource: object): Record<string, unknown> | null | undefined {
   const symbol = Object.getOwnPropertySymbols(resource).find((s) => s.description === 'owner_symbol');
-  const owner = symbol ? (resource as Record<symbol, unknown>)[symbol] : undefined;
-  return typeof owner === 'object' && owner !== null ? (owner as Record<string, unknown>) : undefined;
+  if (!symbol) return undefined;
+  const owner = (resource as Record<symbol, unknown>)[symbol];
+  return typeof owner === 'object' && owner !== null ? (owner as Record<string, unknown>) : null;
+}
+
+/**
+ * Every TCP server (the net.Server) this file opened, closed or not: a client socket to one that
+ * closed is closing too. Kept from when it listened: a closed server's handle no longer names it.
+ */
+const servers: { server: Record<string, unknown>; port: number | undefined }[] = [];
+
+function closedServerPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const { server, port } of servers) if (server.listening === false && port !== undefined) ports.add(port);
+  return ports;
 }
 
 function hasRef(resource: object): boolean {
@@ -87,6 +106,9 @@ function isRuntimeOwned(frames: readonly string[]): boolean {
 }
 
 /** One line describing a leaked resource, or undefined if it is not a leak. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+let closedPorts = new Set<number>();
+
 function describeLeak(tracked: Tracked): string | undefined {
   const { type, resource } = tracked;
   if (type === 'Timeout') {
@@ -98,9 +120,16 @@ function describeLeak(tracked: Tracked): string | undefined {
     return repeating ? `a ${ref}setInterval timer (every ${timer._repeat} ms)` : `a ${ref}setTimeout timer (${timer._idleTimeout} ms)`;
   }
   const owner = ownerOf(resource);
+  if (owner === null) return undefined;
+  // A handle no JS object owns and with no file descriptor is not open (seen for a spare TCP handle
+  // of an http.request socket): nothing to close from a test.
+  const fd = (resource as { fd?: unknown }).fd;
+  if (owner === undefined && type !== 'PROCESSWRAP' && !(typeof fd === 'number' && fd >= 0)) return undefined;
   if (type === 'TCPWRAP') {
     if (owner?.destroyed === true) return undefined;
     const socket = owner as { remoteAddress?: string; remotePort?: number; localPort?: number } | undefined;
+    // A keep-alive client socket (fetch's pool) to a server of ours that closed: the FIN is on its way.
+    if (socket?.remotePort !== undefined && LOOPBACK.has(socket.remoteAddress ?? '') && closedPorts.has(socket.remotePort)) return undefined;
     return `an open TCP socket (${socket?.remoteAddress ?? '?'}:${socket?.remotePort ?? '?'}, local port ${socket?.localPort ?? '?'})`;
   }
   if (type === 'TCPSERVERWRAP') {
@@ -117,7 +146,8 @@ function describeLeak(tracked: Tracked): string | undefined {
   return undefined;
 }
 
-function report(): void {
+function findLeaks(): string[] {
+  closedPorts = closedServerPorts();
   const leaks: string[] = [];
   for (const tracked of live.values()) {
     const frames = framesOf(tracked.origin);
@@ -131,6 +161,24 @@ function report(): void {
     const how = ours.length > 0 ? 'created' : 'created asynchronously (no test frame on the stack)';
     leaks.push(`#   - ${what}, ${how}\n${shown.join('\n')}`);
   }
+  return leaks;
+}
+
+/**
+ * Closes in flight when the last hook ends (a peer's FIN not read yet, a killed child not reaped)
+ * get this long to finish before they count. It is spent only while something still looks leaked.
+ */
+const SETTLE_MS = 1_000;
+const SETTLE_STEP_MS = 25;
+
+async function settle(): Promise<void> {
+  for (let waited = 0; waited < SETTLE_MS && findLeaks().length > 0; waited += SETTLE_STEP_MS) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_STEP_MS));
+  }
+}
+
+function report(): void {
+  const leaks = findLeaks();
   if (leaks.length === 0) return;
   const file = relative(process.cwd(), process.argv[1] ?? 'this file');
   const head = `# leak check: ${file} left ${leaks.length} resource(s) open after its tests:`;
@@ -141,11 +189,30 @@ function report(): void {
 if (process.env.NODE_TEST_CONTEXT?.startsWith('child')) {
   createHook({
     init(asyncId, type, _trigger, resource) {
-      if (TRACKED.has(type)) live.set(asyncId, { type, resource, origin: captureOrigin() });
+      if (!TRACKED.has(type)) return;
+      live.set(asyncId, { type, resource, origin: captureOrigin() });
+      // The owner is attached just after the handle is created, in the same synchronous step.
+      if (type === 'TCPSERVERWRAP') {
+        queueMicrotask(() => {
+          const server = ownerOf(resource) as { address?: () => unknown } | null | undefined;
+          // Read now: once closed, a server's address() is null.
+          const address = server?.address?.() as { port?: number } | null | undefined;
+          if (server) servers.push({ server: server as Record<string, unknown>, port: address?.port });
+        });
+      }
     },
     destroy(asyncId) {
       live.delete(asyncId);
     },
   }).enable();
+  // --test-force-exit ends the file with process.exit() right after the last hook: give closes in
+  // flight their moment first. A natural exit (the loop drained) needs none, and reports on 'exit'.
+  const exit = process.exit.bind(process);
+  let settling = false;
+  process.exit = ((code?: number) => {
+    if (settling) return exit(code);
+    settling = true;
+    void settle().finally(() => exit(code));
+  }) as typeof process.exit;
   process.on('exit', report);
 }
