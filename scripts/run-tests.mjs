@@ -67,8 +67,8 @@ for (const store of stores) {
 }
 // Files that pick their store themselves run once: multi-node covers kill -9 on the shared stores;
 // crash-recovery and restart-* are about the embedded store's own restart; the gateway mode and the
-// seed-000 example run their own processes, each on its own SQLite file.
-const OWN_STORE = ['multi-node', 'shared-store-start', 'crash-recovery', 'restart-', 'gateway-mode', 'example-seed-000'];
+// seed-000 example run their own processes, each on its own SQLite file; store-outage cuts its own PostgreSQL and Redis.
+const OWN_STORE = ['multi-node', 'store-outage', 'shared-store-start', 'crash-recovery', 'restart-', 'gateway-mode', 'example-seed-000'];
 const endToEnd = files.filter((file) => file.includes(join('test', 'integration')) && !OWN_STORE.some((name) => file.includes(name)));
 /** Files of the SQLite pass that open a shared store themselves (the store contracts, multi-node). */
 const USES_SHARED = { postgres: ['postgres-store', 'multi-node', 'shared-store-start'], redis: ['redis-store', 'multi-node', 'shared-store-start'] };

@@ -54,7 +54,7 @@ export interface GatewayServer {
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<GatewayServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel).child({ component: 'gateway' });
   const clock = overrides.clock ?? systemClock;
-  const store = overrides.store ?? (await openStore(config.store));
+  const store = overrides.store ?? (await openStore(config.store, clock.now()));
   const groupDefaults = (name: string) => defaultGroupSettings(name, config.registry);
   const registry = new InstanceRegistry({ store, clock, logger, groupDefaults, refreshMs: config.registry.refreshMs });
   const balancer = new Balancer({ registry, clock, logger });
@@ -75,7 +75,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     const instances = new InstanceService({ registry, balancer, clock });
     host = createHost({
       routes: [
-        ...instanceRoutes(instances, groupDefaults, () => clock.now()),
+        ...instanceRoutes(instances, () => clock.now()),
         ...workKeyRoutes(new WorkKeys({ store, clock }), (group, authenticated, secret) => instances.authorize(group, authenticated, secret)),
       ],
       token: config.token,

@@ -53,7 +53,7 @@ export interface CourierOverrides {
 export async function startCourier(config: Config, overrides: CourierOverrides = {}): Promise<CourierServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store = overrides.store ?? (await openStore(config.store));
+  const store = overrides.store ?? (await openStore(config.store, clock.now()));
   const keys = await KeyRing.open(store, config);
   const client =
     overrides.client ??

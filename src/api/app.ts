@@ -31,7 +31,7 @@ export function createRoutes(services: ApiServices): Route[] {
     ...flowControlRoutes(services),
     ...urlGroupRoutes(services),
     ...scheduleRoutes(services),
-    ...instanceRoutes(services.instances, services.instanceGroupDefaults, () => services.clock.now()),
+    ...instanceRoutes(services.instances, () => services.clock.now()),
     ...workKeyRoutes(services.workKeys, (group, authenticated, secret) => services.instances.authorize(group, authenticated, secret)),
   ];
 }

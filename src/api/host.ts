@@ -118,6 +118,10 @@ export function createHost(options: HostOptions): Host {
       })
       .catch((error: unknown) => {
         let reply = courierErrorReply(error, shape, now());
+        // An outage the client is told about (STORE_UNAVAILABLE) keeps the driver's own words for the operator.
+        if (error instanceof CourierError && error.cause !== undefined) {
+          logger.warn({ err: error.cause, code: error.code, path: req.url?.split('?')[0] }, error.message);
+        }
         if (!reply) {
           logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'unhandled error in request');
           reply = internalError(shape, now());

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalHeaderLists } from '../core/headers.js';
 import type { FlowControlState } from '../core/flow-control.js';
+import type { InstanceGroupRecord } from '../core/instance.js';
 import type { AttemptResponse, DeadLetter, HeaderMap, LogEvent, MessageRecord, MessageSpec, RedactSpec } from '../core/message.js';
 import type { QueueRecord } from '../core/queue.js';
 import type { ScheduleRun } from '../core/schedule.js';
@@ -236,4 +237,34 @@ export function renderScheduleRun(run: ScheduleRun): Json {
   setIf(out, 'duration', run.durationMs);
   setIf(out, 'error', run.error);
   return out;
+}
+
+/** An instance group's settings on the wire: seconds, and never the secret's hash. */
+export function renderGroup(group: InstanceGroupRecord) {
+  const { registrationSecretHash, heartbeatIntervalMs, staleAfterMs, slowStartMs, outlier, healthCheck, ...rest } = group;
+  return {
+    ...rest,
+    heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
+    staleAfterSeconds: staleAfterMs / 1000,
+    slowStartSeconds: slowStartMs / 1000,
+    outlier: {
+      consecutiveFailures: outlier.consecutiveFailures,
+      failureRatePercent: outlier.failureRatePercent,
+      minimumRequests: outlier.minimumRequests,
+      windowSize: outlier.windowSize,
+      baseEjectionSeconds: outlier.baseEjectionMs / 1000,
+      maxEjectionSeconds: outlier.maxEjectionMs / 1000,
+      maxEjectionPercent: outlier.maxEjectionPercent,
+    },
+    healthCheck: healthCheck
+      ? {
+          path: healthCheck.path,
+          intervalSeconds: healthCheck.intervalMs / 1000,
+          timeoutSeconds: healthCheck.timeoutMs / 1000,
+          healthyThreshold: healthCheck.healthyThreshold,
+          unhealthyThreshold: healthCheck.unhealthyThreshold,
+        }
+      : null,
+    hasRegistrationSecret: registrationSecretHash !== undefined,
+  };
 }

@@ -109,6 +109,41 @@ export interface InstanceGroupRecord extends InstanceGroupSettings {
   updatedAt: number;
 }
 
+/**
+ * A change an operator asks of a group's settings: what is given replaces
+ * what is there (outlier settings one by one), null removes an optional
+ * setting, and the rest stays. The registration secret comes in clear and is
+ * stored only as its hash.
+ */
+export interface InstanceGroupPatch {
+  strategy?: StrategyName;
+  regionAffinity?: boolean;
+  heartbeatIntervalMs?: number;
+  staleAfterMs?: number;
+  slowStartMs?: number;
+  panicThresholdPercent?: number;
+  outlier?: Partial<OutlierSettings>;
+  healthCheck?: HealthCheckSettings | null;
+  registrationSecretHash?: string | null;
+}
+
+/** `current` with `patch` applied; a record's own times are not settings and are left out. */
+export function applyGroupPatch(current: InstanceGroupSettings, patch: InstanceGroupPatch): InstanceGroupSettings {
+  const { createdAt: _createdAt, updatedAt: _updatedAt, ...settings } = current as Partial<InstanceGroupRecord> & InstanceGroupSettings;
+  const { outlier, healthCheck, registrationSecretHash, ...plain } = patch;
+  const next: InstanceGroupSettings = { ...settings, ...definedOnly(plain), outlier: { ...settings.outlier, ...definedOnly(outlier ?? {}) } };
+  if (healthCheck === null) delete next.healthCheck;
+  else if (healthCheck !== undefined) next.healthCheck = healthCheck;
+  if (registrationSecretHash === null) delete next.registrationSecretHash;
+  else if (registrationSecretHash !== undefined) next.registrationSecretHash = registrationSecretHash;
+  return next;
+}
+
+/** The fields that are set: a patch's undefined means "leave it", never "make it undefined". */
+function definedOnly<T extends object>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
 export const DEFAULT_OUTLIER: OutlierSettings = {
   consecutiveFailures: 5,
   failureRatePercent: 0,

@@ -92,7 +92,7 @@ export function settlementFor(claimed: ClaimedMessage, response: AttemptResponse
     if (spec.failureCallback) {
       followUps.push(callbackMessage(spec.failureCallback, 'failure_callback', claimed, failed, now, dlqId));
     }
-    return { ...lease, kind: 'deadLetter', dlqId, response: failed, followUps };
+    return { ...lease, kind: 'deadLetter', dlqId, failure: failed.error ?? 'failed', response: failed, followUps };
   }
   const delay = nextRetryDelayMs({
     retried: claimed.retried,

@@ -12,7 +12,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { SteppedClock } from '../../test/helpers/clock.js';
 import { defaultGroupSettings, type InstanceGroupSettings, type InstanceRegistration } from '../core/instance.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/port.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Balancer, type Choice, type RouteRequest } from './balancer.js';
 import { InstanceRegistry } from './registry.js';
 
@@ -20,15 +21,15 @@ const logger = pino({ level: 'silent' });
 
 describe('Balancer', () => {
   let dir: string;
-  let store: SqliteStore;
+  let store: Store;
   let clock: SteppedClock;
   let registry: InstanceRegistry;
   let balancer: Balancer;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'courier-balancer-'));
-    store = new SqliteStore({ path: join(dir, 'courier.db'), synchronous: 'normal' });
     clock = new SteppedClock();
+    store = openSqliteStore({ path: join(dir, 'courier.db'), synchronous: 'normal', openedAt: clock.now() });
     registry = new InstanceRegistry({ store, clock, logger, groupDefaults: defaultGroupSettings, refreshMs: 60_000 });
     await registry.start();
     balancer = new Balancer({ registry, clock, logger });

@@ -5,7 +5,13 @@
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
 import { matchesDigest, secretDigest } from '../core/secrets.js';
-import type { InstanceGroupRecord, InstanceGroupSettings, InstanceRecord, InstanceRegistration } from '../core/instance.js';
+import {
+  applyGroupPatch,
+  type InstanceGroupPatch,
+  type InstanceGroupRecord,
+  type InstanceRecord,
+  type InstanceRegistration,
+} from '../core/instance.js';
 import { isLive, type Balancer } from './balancer.js';
 import { isEjected, slowStartFactor } from './health.js';
 import type { InstanceRegistry } from './registry.js';
@@ -57,8 +63,12 @@ export class InstanceService {
     return this.deps.registry.allGroups().map((view) => view.settings);
   }
 
-  saveGroup(settings: InstanceGroupSettings): Promise<InstanceGroupRecord> {
-    return this.deps.registry.saveGroup(settings);
+  /** Applies an operator's change to a group's settings (creating the group from its defaults if needed), atomically. */
+  updateGroup(name: string, patch: InstanceGroupPatch & { registrationSecret?: string | null }): Promise<InstanceGroupRecord> {
+    const { registrationSecret, ...settings } = patch;
+    const secret =
+      registrationSecret === undefined ? {} : { registrationSecretHash: registrationSecret === null ? null : hashSecret(registrationSecret) };
+    return this.deps.registry.updateGroup(name, (current) => applyGroupPatch(current, { ...settings, ...secret }));
   }
 
   async deleteGroup(name: string): Promise<void> {

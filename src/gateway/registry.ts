@@ -15,7 +15,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
+import { CourierError } from '../core/errors.js';
 import type { Store } from '../store/port.js';
+
+/** A read-modify-write that loses this many races in a row gives up with CONFLICT rather than spin. */
+const MAX_UPDATE_ATTEMPTS = 10;
 
 export interface GroupView {
   settings: InstanceGroupRecord;
@@ -126,10 +130,35 @@ export class InstanceRegistry {
 
   async saveGroup(settings: InstanceGroupSettings): Promise<InstanceGroupRecord> {
     const record = await this.deps.store.saveInstanceGroup(settings, this.deps.clock.now());
+    await this.cacheGroup(record);
+    return record;
+  }
+
+  /**
+   * A read-modify-write of a group's settings (its defaults if it does not
+   * exist yet), atomic against every other writer on every node: the store's
+   * compare-and-set on updatedAt refuses a write based on a stale read, and
+   * the change is applied again to what is there now.
+   */
+  async updateGroup(name: string, change: (current: InstanceGroupSettings) => InstanceGroupSettings): Promise<InstanceGroupRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.deps.store.getInstanceGroup(name);
+      const next = { ...change(current ?? this.deps.groupDefaults(name)), name };
+      const record = await this.deps.store.replaceInstanceGroup(current?.updatedAt, next, this.deps.clock.now());
+      if (record) {
+        await this.cacheGroup(record);
+        return record;
+      }
+      if (attempt >= MAX_UPDATE_ATTEMPTS) {
+        throw new CourierError('CONFLICT', `instance group "${name}" was changed by others on each of ${attempt} attempts; try again`);
+      }
+    }
+  }
+
+  private async cacheGroup(record: InstanceGroupRecord): Promise<void> {
     await this.overlay(async () => undefined, (groups) => {
       groups.set(record.name, { settings: record, instances: groups.get(record.name)?.instances ?? [] });
     });
-    return record;
   }
 
   async deleteGroup(name: string): Promise<boolean> {

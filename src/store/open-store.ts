@@ -2,19 +2,21 @@
 import type { StoreLocation } from '../core/config.js';
 import type { Store } from './port.js';
 
-export async function openStore(location: StoreLocation): Promise<Store> {
+/** `now` is the caller's clock at opening: the store itself reads none. */
+export async function openStore(location: StoreLocation, now: number): Promise<Store> {
   switch (location.kind) {
     case 'sqlite': {
-      const { SqliteStore } = await import('./sqlite/sqlite-store.js');
-      return new SqliteStore({ path: location.path, synchronous: location.synchronous });
+      const { openSqliteStore } = await import('./sqlite/sqlite-store.js');
+      return openSqliteStore({ path: location.path, synchronous: location.synchronous, openedAt: now });
     }
     case 'redis': {
-      const { RedisStore } = await import('./redis/redis-store.js');
-      return RedisStore.open({ url: location.url, prefix: location.prefix });
+      const { openRedisStore } = await import('./redis/redis-store.js');
+      return openRedisStore({ url: location.url, prefix: location.prefix });
     }
     case 'postgres': {
-      const { PostgresStore } = await import('./postgres/postgres-store.js');
-      return PostgresStore.open(location.schema === undefined ? { url: location.url } : { url: location.url, schema: location.schema });
+      const { openPostgresStore } = await import('./postgres/postgres-store.js');
+      const schema = location.schema === undefined ? {} : { schema: location.schema };
+      return openPostgresStore({ url: location.url, ...schema, openedAt: now });
     }
   }
 }

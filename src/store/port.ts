@@ -5,7 +5,8 @@
  * and every verb that changes a message also appends the log events that
  * describe the change, in the same transition, so the log never disagrees
  * with the state. No SQL, key layout or engine name leaks through here: an
- * adapter (sqlite/, later postgres/ and redis/) is chosen only by server.ts.
+ * adapter (sqlite/, postgres/, redis/) is chosen only by the two composition
+ * roots (server.ts, gateway-server.ts), through open-store.ts.
  *
  * Times are epoch milliseconds, passed in by the caller (the store never reads
  * a clock), so tests can step time and nodes agree on one notion of "now".
@@ -99,7 +100,12 @@ export type Settlement = Lease & {
 } & (
     | { kind: 'ack' }
     | { kind: 'retry'; nextAt: number }
-    | { kind: 'deadLetter'; dlqId: string }
+    | {
+        kind: 'deadLetter';
+        dlqId: string;
+        /** Why the message gave up: the FAILED event's error. Delivery decides it; the store only records it. */
+        failure: string;
+      }
   );
 
 /**
@@ -187,14 +193,33 @@ export interface PurgeRequest {
   dedupBefore: number;
 }
 
-export interface Store {
-  readonly capabilities: StoreCapabilities;
+/**
+ * The port is split by area: each adapter implements every area in its own
+ * module, and `Store` is their intersection. A service depends on the areas
+ * (or the `Pick` of verbs) it uses, so a new capability is a new area
+ * interface here, one module per adapter and one contract file.
+ */
 
+/** What any store does whatever else it holds: its capabilities, counts, retention, reachability. */
+export interface MaintenanceStore {
+  readonly capabilities: StoreCapabilities;
+  stats(): Promise<StoreStats>;
+  purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The API token and the signing keys, one pair per deployment. */
+export interface CredentialStore {
   /** Stores `proposed` unless credentials exist; returns the ones in force. */
   ensureCredentials(proposed: Credentials): Promise<Credentials>;
   /** current ← next, next ← `freshNext`, atomically. Returns the new pair. */
   rotateSigningKeys(freshNext: string): Promise<SigningKeys>;
+}
 
+/** Messages on their way: accepted, leased, settled, canceled. */
+export interface MessageStore {
   /**
    * Stores messages as pending (due at `spec.notBefore`), or waiting if they
    * name a queue (created if unknown), with a CREATED event each, in one
@@ -243,6 +268,18 @@ export interface Store {
    */
   cancel(selection: CancelSelection, at: number): Promise<number>;
 
+  /**
+   * Calls `onWork` when any node changes what may be claimable (an enqueue, a
+   * settle, a cancel, a queue or flow-control change, a schedule's run), with
+   * the earliest due time it knows of. Stores without `pushNotify` have
+   * nothing to tell (one process sees all its own writes) and never call it.
+   * Resolves once listening; the returned function stops it.
+   */
+  watchWork(onWork: (dueAt: number) => void): Promise<() => Promise<void>>;
+}
+
+/** What happened: the log of events, and the dead-letter queue. */
+export interface HistoryStore {
   /** Log events, newest first. */
   listEvents(query: EventQuery): Promise<Page<LogEvent>>;
 
@@ -260,8 +297,10 @@ export interface Store {
     items: { dlqId: string; message: NewMessage }[],
     at: number,
   ): Promise<(EnqueueResult | undefined)[]>;
+}
 
-  // Queues (spec §3). Enqueueing into an unknown queue creates it with parallelism 1.
+/** Queues (spec §3). Enqueueing into an unknown queue creates it with parallelism 1. */
+export interface QueueStore {
   upsertQueue(settings: QueueSettings, at: number): Promise<void>;
   getQueue(name: string): Promise<QueueRecord | undefined>;
   listQueues(): Promise<QueueRecord[]>;
@@ -271,14 +310,18 @@ export interface Store {
    * messages already admitted finish their attempts. False if unknown.
    */
   deleteQueue(name: string, at: number): Promise<boolean>;
+}
 
-  // Flow control (spec §11.9). Keys are created by the first message that names them.
+/** Flow control (spec §11.9). Keys are created by the first message that names them. */
+export interface FlowControlStore {
   getFlowControl(key: string, now: number): Promise<FlowControlState | undefined>;
   listFlowControls(now: number): Promise<FlowControlState[]>;
   /** False if the key is unknown. */
   changeFlowControl(key: string, change: FlowControlChange, at: number): Promise<boolean>;
+}
 
-  // URL groups (spec §8).
+/** URL groups (spec §8). */
+export interface UrlGroupStore {
   /** Creates the group if needed; an endpoint replaces the one with its name (or, unnamed, its URL). */
   addEndpoints(group: string, endpoints: Endpoint[], at: number): Promise<void>;
   /**
@@ -289,8 +332,10 @@ export interface Store {
   getUrlGroup(name: string): Promise<UrlGroup | undefined>;
   listUrlGroups(): Promise<UrlGroup[]>;
   deleteUrlGroup(name: string): Promise<boolean>;
+}
 
-  // Schedules (spec §7).
+/** Schedules (spec §7). */
+export interface ScheduleStore {
   /** Creates or wholly replaces a schedule, keeping its creation time and paused state. */
   saveSchedule(definition: ScheduleDefinition, nextAt: number | undefined, at: number): Promise<void>;
   getSchedule(scheduleId: string): Promise<ScheduleRecord | undefined>;
@@ -313,17 +358,10 @@ export interface Store {
   fireSchedules(firings: ScheduleFiring[], at: number): Promise<(EnqueueResult[] | undefined)[]>;
   /** The schedule's messages, newest first, with how each ended. */
   listScheduleRuns(scheduleId: string, count: number): Promise<ScheduleRun[]>;
+}
 
-  /**
-   * Calls `onWork` when any node changes what may be claimable (an enqueue, a
-   * settle, a cancel, a queue or flow-control change, a schedule's run), with
-   * the earliest due time it knows of. Stores without `pushNotify` have
-   * nothing to tell (one process sees all its own writes) and never call it.
-   * Resolves once listening; the returned function stops it.
-   */
-  watchWork(onWork: (dueAt: number) => void): Promise<() => Promise<void>>;
-
-  // Instance groups (the gateway, seed 000).
+/** Instance groups and their instances (the gateway). */
+export interface InstanceStore {
   /**
    * A heartbeat: creates the instance (registeredAt = lastHeartbeat = at,
    * health { ejections: 0, readmittedAt: at }) or replaces its registration
@@ -337,14 +375,32 @@ export interface Store {
   listInstances(group?: string): Promise<InstanceRecord[]>;
   /** Replaces the instance's health (a transition the gateway decided). False if the instance is unknown. */
   setInstanceHealth(group: string, id: string, health: InstanceHealth): Promise<boolean>;
-  /** Creates or replaces a group's settings, keeping createdAt. */
+  /** Creates or replaces a group's settings, keeping createdAt (updatedAt moves forward, see replaceInstanceGroup). */
   saveInstanceGroup(settings: InstanceGroupSettings, at: number): Promise<InstanceGroupRecord>;
+  /**
+   * A compare-and-set of a group's settings, for read-modify-write: replaces
+   * them with `next` (keeping createdAt) only if the group's updatedAt is
+   * still `expectedUpdatedAt`, or, with it undefined, only if the group does
+   * not exist yet. Undefined when another writer got there first: read again
+   * and retry. Every write of a group's settings moves its updatedAt forward
+   * (to `at`, or 1 ms past the last write if the clocks disagree), so an
+   * unchanged updatedAt means unchanged settings.
+   */
+  replaceInstanceGroup(
+    expectedUpdatedAt: number | undefined,
+    next: InstanceGroupSettings,
+    at: number,
+  ): Promise<InstanceGroupRecord | undefined>;
   getInstanceGroup(name: string): Promise<InstanceGroupRecord | undefined>;
   listInstanceGroups(): Promise<InstanceGroupRecord[]>;
   /** Deletes the group and its instances. False if unknown. */
   deleteInstanceGroup(name: string): Promise<boolean>;
+}
+
+/** Work keys: the claims by which the instances of a group run each message once. */
+export interface WorkKeyStore {
   /**
-   * Work keys: a claim on `key` within `scope` (an instance group), held
+   * A claim on `key` within `scope` (an instance group), held
    * until `expiresAt`, so the instances of a group run each message once
    * (the worker kit de-duplicates by Upstash-Message-Id with them). True
    * when the key was free, or its claim had expired (at ≥ its expiresAt),
@@ -356,11 +412,15 @@ export interface Store {
   claimWorkKey(scope: string, key: string, expiresAt: number, at: number): Promise<boolean>;
   /** Forgets the key's claim, expired or not. False if none is stored (never claimed, released or purged). */
   releaseWorkKey(scope: string, key: string): Promise<boolean>;
-
-  stats(): Promise<StoreStats>;
-  purge(request: PurgeRequest): Promise<{ messages: number; events: number; deadLetters: number }>;
-  /** Throws when the store cannot be reached. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
 }
 
+export type Store = MaintenanceStore &
+  CredentialStore &
+  MessageStore &
+  HistoryStore &
+  QueueStore &
+  FlowControlStore &
+  UrlGroupStore &
+  ScheduleStore &
+  InstanceStore &
+  WorkKeyStore;

@@ -292,7 +292,8 @@ export const instanceHealthJson = (health: InstanceHealth): string => JSON.strin
 export const firstHealthJson = (at: number): string => instanceHealthJson({ ejections: 0, readmittedAt: at });
 
 export function groupSettingsJson(settings: InstanceGroupSettings): string {
-  const { name: _name, ...rest } = settings;
+  // A record passed as settings keeps its times in their own columns, not in the JSON.
+  const { name: _name, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = settings as Partial<InstanceGroupRecord> & InstanceGroupSettings;
   return JSON.stringify(rest satisfies StoredGroupSettings);
 }
 

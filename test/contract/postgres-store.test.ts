@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import type { ClaimedMessage, MessageSpec } from '../../src/core/message.js';
 import type { Store } from '../../src/store/port.js';
 import { TABLES } from '../../src/store/postgres/migrations.js';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { POSTGRES_URL, unavailable } from '../helpers/services.js';
 import { runLifecycleContract } from './store-contract-lifecycle.js';
 import { runStoreContract, spec, T, type StoreUnderTest } from './store-contract.js';
@@ -21,7 +21,7 @@ if (skipReason !== undefined) {
 } else {
   const schema = `courier_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
-  const open = () => PostgresStore.open({ url: POSTGRES_URL, schema, maxConnections: 4 });
+  const open = () => openPostgresStore({ url: POSTGRES_URL, schema, maxConnections: 4, openedAt: Date.now() });
 
   before(async () => {
     // Migrates once; every case then starts from empty tables.
@@ -106,7 +106,7 @@ if (skipReason !== undefined) {
       const fresh = `${schema}_m`;
       try {
         const opened = await Promise.all(
-          [1, 2, 3].map(() => PostgresStore.open({ url: POSTGRES_URL, schema: fresh, maxConnections: 2 })),
+          [1, 2, 3].map(() => openPostgresStore({ url: POSTGRES_URL, schema: fresh, maxConnections: 2, openedAt: Date.now() })),
         );
         await Promise.all(opened.map((store) => store.close()));
         const [row] = await admin.unsafe(`SELECT count(*)::int AS n FROM "${fresh}".schema_migrations`);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { MessageSpec } from '../../src/core/message.js';
-import { LAYOUT_VERSION, RedisStore } from '../../src/store/redis/redis-store.js';
+import type { Store } from '../../src/store/port.js';
+import { LAYOUT_VERSION, openRedisStore } from '../../src/store/redis/redis-store.js';
 import { REDIS_URL, unavailable } from '../helpers/services.js';
 import { runLifecycleContract } from './store-contract-lifecycle.js';
 import { runStoreContract, spec, T, type StoreUnderTest } from './store-contract.js';
@@ -29,13 +30,13 @@ if (skipReason) {
   after(() => dropKeys(`${fileprefix}:*`));
   const makeStore = async (): Promise<StoreUnderTest> => {
     const prefix = `${fileprefix}:c${++cases}`;
-    let current = await RedisStore.open({ url: REDIS_URL, prefix });
+    let current = await openRedisStore({ url: REDIS_URL, prefix });
     return {
       store: current,
       // Another process would open its own connection on the same keys, with the old one gone.
       reopen: async () => {
         await current.close();
-        current = await RedisStore.open({ url: REDIS_URL, prefix });
+        current = await openRedisStore({ url: REDIS_URL, prefix });
         return current;
       },
       cleanup: async () => {
@@ -54,13 +55,13 @@ const message = (overrides: Partial<MessageSpec> = {}): MessageSpec => spec({ ma
 /** What the port cannot show with one store: several nodes (connections) sharing one prefix. */
 describe('RedisStore shared by several nodes', { skip: skipReason }, () => {
   let cases = 0;
-  const nodes = async (count: number): Promise<{ stores: RedisStore[]; prefix: string }> => {
+  const nodes = async (count: number): Promise<{ stores: Store[]; prefix: string }> => {
     const prefix = `${fileprefix}:n${++cases}`;
-    const stores: RedisStore[] = [];
-    for (let i = 0; i < count; i++) stores.push(await RedisStore.open({ url: REDIS_URL, prefix }));
+    const stores: Store[] = [];
+    for (let i = 0; i < count; i++) stores.push(await openRedisStore({ url: REDIS_URL, prefix }));
     return { stores, prefix };
   };
-  const closeAll = (stores: RedisStore[]): Promise<unknown> => Promise.all(stores.map((store) => store.close()));
+  const closeAll = (stores: Store[]): Promise<unknown> => Promise.all(stores.map((store) => store.close()));
 
   it('tells a watching node about work another node enqueued, with its due time', async () => {
     const { stores: [a, b] } = await nodes(2);
@@ -102,6 +103,6 @@ describe('RedisStore shared by several nodes', { skip: skipReason }, () => {
     const redis = new Redis(REDIS_URL);
     await redis.set(`${prefix}:layout`, String(LAYOUT_VERSION + 1));
     await redis.quit();
-    await assert.rejects(RedisStore.open({ url: REDIS_URL, prefix }), /layout version/);
+    await assert.rejects(openRedisStore({ url: REDIS_URL, prefix }), /layout version/);
   });
 });

@@ -170,6 +170,43 @@ export function runInstanceCases(kit: InstanceKit): void {
       assert.equal(await store().getInstanceGroup('unknown'), undefined);
     });
 
+    it('a save at a time not after the last write still moves updatedAt forward', async () => {
+      await store().saveInstanceGroup(defaultGroupSettings('workers'), T);
+      const again = await store().saveInstanceGroup({ ...defaultGroupSettings('workers'), strategy: 'least-in-flight' }, T);
+      assert.equal(again.updatedAt, T + 1);
+      assert.equal((await store().saveInstanceGroup(defaultGroupSettings('workers'), T - 5_000)).updatedAt, T + 2);
+    });
+
+    it('replaceInstanceGroup creates a group only while it is absent', async () => {
+      const settings = fullSettings('workers');
+      assert.deepEqual(await store().replaceInstanceGroup(undefined, settings, T), { ...settings, createdAt: T, updatedAt: T });
+      assert.equal(await store().replaceInstanceGroup(undefined, defaultGroupSettings('workers'), T + 1), undefined);
+      assert.deepEqual(await store().getInstanceGroup('workers'), { ...settings, createdAt: T, updatedAt: T });
+    });
+
+    it('replaceInstanceGroup replaces the settings only while updatedAt is the one read, and never to the same updatedAt', async () => {
+      const read = await store().saveInstanceGroup(defaultGroupSettings('workers'), T);
+      const next: InstanceGroupSettings = { ...defaultGroupSettings('workers'), strategy: 'least-in-flight' };
+      // Same millisecond as the read: the write still moves updatedAt, so a second writer holding `read` misses.
+      const replaced = await store().replaceInstanceGroup(read.updatedAt, next, T);
+      assert.deepEqual(replaced, { ...next, createdAt: T, updatedAt: T + 1 });
+      assert.equal(await store().replaceInstanceGroup(read.updatedAt, defaultGroupSettings('workers'), T + 10), undefined);
+      assert.equal(await store().replaceInstanceGroup(T + 1, defaultGroupSettings('unknown'), T + 10), undefined);
+      assert.deepEqual(await store().getInstanceGroup('workers'), replaced);
+    });
+
+    it('of concurrent replaces from one read, exactly one wins', async () => {
+      const read = await store().saveInstanceGroup(defaultGroupSettings('workers'), T);
+      const answers = await Promise.all(
+        [1, 2, 3, 4].map((weight) =>
+          store().replaceInstanceGroup(read.updatedAt, { ...defaultGroupSettings('workers'), panicThresholdPercent: weight * 10 }, T + 5),
+        ),
+      );
+      const winners = answers.filter((answer) => answer !== undefined);
+      assert.equal(winners.length, 1);
+      assert.deepEqual(await store().getInstanceGroup('workers'), winners[0]);
+    });
+
     it('round-trips optional fields: absent when unset, intact when set', async () => {
       const bare = registration('bare', 'w1');
       const full = fullRegistration('full', 'w1');

@@ -88,7 +88,7 @@ function settle(kind: Settlement['kind'], expected: SettleResult) {
     const settlement: Settlement =
       kind === 'ack' ? { ...lease, kind, response: response(200) }
       : kind === 'retry' ? { ...lease, kind, nextAt: at + 60_000, response: response(503) }
-      : { ...lease, kind, dlqId, response: response(500) };
+      : { ...lease, kind, dlqId, failure: 'gave up', response: response(500) };
     assert.deepEqual(await store.settle([settlement]), [expected]);
     if (kind === 'deadLetter') assert.ok(await store.getDeadLetter(dlqId), 'a DLQ entry is made');
     if (kind === 'retry' && expected === 'settled') {

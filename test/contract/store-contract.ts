@@ -102,7 +102,7 @@ const retry = (lease: Lease, at: number, nextAt: number, followUps: NewMessage[]
   ...lease, kind: 'retry', at, nextAt, response: failure(503), followUps,
 });
 const deadLetter = (lease: Lease, at: number, response = failure(), dlqId = newDlqId(at)): Settlement => ({
-  ...lease, kind: 'deadLetter', at, dlqId, response, followUps: [],
+  ...lease, kind: 'deadLetter', at, dlqId, failure: response.error ?? 'gave up', response, followUps: [],
 });
 
 const ids = (claimed: ClaimedMessage[]): string[] => claimed.map((c) => c.spec.messageId).sort();
@@ -534,6 +534,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
         const dlqId = await toDeadLetter(store, s, T + 10, response);
         assert.equal(await store.getMessage(s.messageId), undefined);
         assert.deepEqual(await statesOf(store, s.messageId), ['CREATED', 'ACTIVE', 'ERROR', 'FAILED']);
+        const events = (await store.listEvents({ messageIds: [s.messageId], count: 10 })).items;
+        assert.equal(events.find((e) => e.state === 'FAILED')?.error, 'gave up', "the FAILED event records the settlement's failure");
         const entry = await store.getDeadLetter(dlqId);
         assert.ok(entry);
         assert.equal(entry.dlqId, dlqId);

@@ -4,10 +4,11 @@
  * /v1/instance-groups. Durations are seconds on the wire.
  */
 import { z } from 'zod';
-import { STRATEGIES, type InstanceGroupRecord, type InstanceGroupSettings } from '../../core/instance.js';
-import { hashSecret, type InstanceService } from '../../gateway/instance-service.js';
+import { STRATEGIES } from '../../core/instance.js';
+import type { InstanceService } from '../../gateway/instance-service.js';
 import { checkName, parseDestinationUrl } from '../destination.js';
 import { json, nameParam, ok, readJson, type RequestContext, type Route } from '../http.js';
+import { renderGroup } from '../render.js';
 
 const SECRET_HEADER = 'courier-registration-secret';
 const name = z.string().min(1).max(128);
@@ -57,74 +58,34 @@ const GroupSettings = z.object({
 }).strict();
 
 const ms = (value: number) => Math.round(value * 1000);
+const msIfSet = (value: number | undefined) => (value === undefined ? undefined : ms(value));
 
-/** The fields given replace the group's current ones (or the defaults, for a new group); the rest stay. */
-function mergeSettings(current: InstanceGroupSettings, patch: z.infer<typeof GroupSettings>): InstanceGroupSettings {
-  const next: InstanceGroupSettings = { ...current, outlier: { ...current.outlier } };
-  if (patch.strategy !== undefined) next.strategy = patch.strategy;
-  if (patch.regionAffinity !== undefined) next.regionAffinity = patch.regionAffinity;
-  if (patch.heartbeatIntervalSeconds !== undefined) next.heartbeatIntervalMs = ms(patch.heartbeatIntervalSeconds);
-  if (patch.staleAfterSeconds !== undefined) next.staleAfterMs = ms(patch.staleAfterSeconds);
-  if (patch.slowStartSeconds !== undefined) next.slowStartMs = ms(patch.slowStartSeconds);
-  if (patch.panicThresholdPercent !== undefined) next.panicThresholdPercent = patch.panicThresholdPercent;
-  const outlier = patch.outlier ?? {};
-  if (outlier.consecutiveFailures !== undefined) next.outlier.consecutiveFailures = outlier.consecutiveFailures;
-  if (outlier.failureRatePercent !== undefined) next.outlier.failureRatePercent = outlier.failureRatePercent;
-  if (outlier.minimumRequests !== undefined) next.outlier.minimumRequests = outlier.minimumRequests;
-  if (outlier.windowSize !== undefined) next.outlier.windowSize = outlier.windowSize;
-  if (outlier.baseEjectionSeconds !== undefined) next.outlier.baseEjectionMs = ms(outlier.baseEjectionSeconds);
-  if (outlier.maxEjectionSeconds !== undefined) next.outlier.maxEjectionMs = ms(outlier.maxEjectionSeconds);
-  if (outlier.maxEjectionPercent !== undefined) next.outlier.maxEjectionPercent = outlier.maxEjectionPercent;
-  if (patch.healthCheck === null) delete next.healthCheck;
-  else if (patch.healthCheck !== undefined) {
-    next.healthCheck = {
-      path: patch.healthCheck.path,
-      intervalMs: ms(patch.healthCheck.intervalSeconds),
-      timeoutMs: ms(patch.healthCheck.timeoutSeconds),
-      healthyThreshold: patch.healthCheck.healthyThreshold,
-      unhealthyThreshold: patch.healthCheck.unhealthyThreshold,
-    };
-  }
-  if (patch.registrationSecret === null) delete next.registrationSecretHash;
-  else if (patch.registrationSecret !== undefined) next.registrationSecretHash = hashSecret(patch.registrationSecret);
-  return next;
-}
-
-/** Settings on the wire: seconds, and never the secret's hash. */
-export function renderGroup(group: InstanceGroupRecord) {
-  const { registrationSecretHash, heartbeatIntervalMs, staleAfterMs, slowStartMs, outlier, healthCheck, ...rest } = group;
+/** The wire's settings (seconds, a clear secret) as the domain's patch (milliseconds); what is absent stays absent. */
+function groupPatch(body: z.infer<typeof GroupSettings>): Parameters<InstanceService['updateGroup']>[1] {
+  const { outlier = {}, healthCheck, heartbeatIntervalSeconds, staleAfterSeconds, slowStartSeconds, ...same } = body;
+  const { baseEjectionSeconds, maxEjectionSeconds, ...sameOutlier } = outlier;
   return {
-    ...rest,
-    heartbeatIntervalSeconds: heartbeatIntervalMs / 1000,
-    staleAfterSeconds: staleAfterMs / 1000,
-    slowStartSeconds: slowStartMs / 1000,
-    outlier: {
-      consecutiveFailures: outlier.consecutiveFailures,
-      failureRatePercent: outlier.failureRatePercent,
-      minimumRequests: outlier.minimumRequests,
-      windowSize: outlier.windowSize,
-      baseEjectionSeconds: outlier.baseEjectionMs / 1000,
-      maxEjectionSeconds: outlier.maxEjectionMs / 1000,
-      maxEjectionPercent: outlier.maxEjectionPercent,
-    },
-    healthCheck: healthCheck
-      ? {
-          path: healthCheck.path,
-          intervalSeconds: healthCheck.intervalMs / 1000,
-          timeoutSeconds: healthCheck.timeoutMs / 1000,
-          healthyThreshold: healthCheck.healthyThreshold,
-          unhealthyThreshold: healthCheck.unhealthyThreshold,
-        }
-      : null,
-    hasRegistrationSecret: registrationSecretHash !== undefined,
+    ...same,
+    heartbeatIntervalMs: msIfSet(heartbeatIntervalSeconds),
+    staleAfterMs: msIfSet(staleAfterSeconds),
+    slowStartMs: msIfSet(slowStartSeconds),
+    outlier: { ...sameOutlier, baseEjectionMs: msIfSet(baseEjectionSeconds), maxEjectionMs: msIfSet(maxEjectionSeconds) },
+    healthCheck:
+      healthCheck &&
+      {
+        path: healthCheck.path,
+        intervalMs: ms(healthCheck.intervalSeconds),
+        timeoutMs: ms(healthCheck.timeoutSeconds),
+        healthyThreshold: healthCheck.healthyThreshold,
+        unhealthyThreshold: healthCheck.unhealthyThreshold,
+      },
   };
 }
 
-export function instanceRoutes(
-  instances: InstanceService,
-  defaults: (group: string) => InstanceGroupSettings,
-  now: () => number,
-): Route[] {
+/** The fields given replace the group's current ones (or the defaults, for a new group); the rest stay. */
+
+
+export function instanceRoutes(instances: InstanceService, now: () => number): Route[] {
   const secretOf = (ctx: RequestContext) => {
     const value = ctx.req.headers[SECRET_HEADER];
     return typeof value === 'string' ? value : undefined;
@@ -166,10 +127,8 @@ export function instanceRoutes(
 
   async function saveGroup(ctx: RequestContext) {
     const groupName = nameParam(ctx, 'name', 'name');
-    const patch = await readJson(ctx, GroupSettings);
-    const current = instances.exists(groupName) ? instances.getGroup(groupName) : defaults(groupName);
-    const merged = mergeSettings(current, patch);
-    return json(200, renderGroup(await instances.saveGroup(merged)));
+    const patch = groupPatch(await readJson(ctx, GroupSettings));
+    return json(200, renderGroup(await instances.updateGroup(groupName, patch)));
   }
 
   const groupPattern = /^\/v1\/instance-groups\/(?<name>[^/]+)\/?$/;

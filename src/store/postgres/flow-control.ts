@@ -1,6 +1,7 @@
 /** Flow-control keys on PostgreSQL (spec §11.9): limits, pins, counters as reported (claiming is in claims.ts). */
 import type { FlowControlChange, FlowControlState } from '../../core/flow-control.js';
-import { exec, first, rows, type Db } from './sql.js';
+import type { FlowControlStore } from '../port.js';
+import { exec, first, rows, type Db, type Pg } from './sql.js';
 
 interface KeyRow {
   key: string;
@@ -39,16 +40,8 @@ function stateFromRow(row: KeyRow, now: number): FlowControlState {
   return state;
 }
 
-export async function getFlowControl(db: Db, key: string, now: number): Promise<FlowControlState | undefined> {
-  const row = await first<KeyRow>(db, `${SELECT_KEY} WHERE k.key = $2`, [now, key]);
-  return row && stateFromRow(row, now);
-}
-
-export async function listFlowControls(db: Db, now: number): Promise<FlowControlState[]> {
-  return (await rows<KeyRow>(db, `${SELECT_KEY} ORDER BY k.key COLLATE "C"`, [now])).map((row) => stateFromRow(row, now));
-}
-
-export async function changeFlowControl(db: Db, key: string, change: FlowControlChange, at: number): Promise<boolean> {
+/** Applies an operator's change to a key; false if the key is unknown. */
+async function applyChange(db: Db, key: string, change: FlowControlChange, at: number): Promise<boolean> {
   const run = async (set: string, params: unknown[] = []): Promise<boolean> =>
     (await exec(db, `UPDATE flow_control_keys SET ${set}, updated_at = $1 WHERE key = $2`, [at, key, ...params])) > 0;
   switch (change.kind) {
@@ -86,4 +79,27 @@ export async function changeFlowControl(db: Db, key: string, change: FlowControl
       );
     }
   }
+}
+
+/** The port's flow-control verbs. */
+export function postgresFlowControls(pg: Pg): FlowControlStore {
+  return {
+    async getFlowControl(key: string, now: number) {
+      const db = pg.sql;
+      const row = await first<KeyRow>(db, `${SELECT_KEY} WHERE k.key = $2`, [now, key]);
+      return row && stateFromRow(row, now);
+    },
+
+    async listFlowControls(now: number) {
+      const db = pg.sql;
+      return (await rows<KeyRow>(db, `${SELECT_KEY} ORDER BY k.key COLLATE "C"`, [now])).map((row) => stateFromRow(row, now));
+    },
+
+    async changeFlowControl(key, change, at) {
+      const found = await applyChange(pg.sql, key, change, at);
+      // Anything but a pause may let waiting work start.
+      if (found && change.kind !== 'pause') pg.notifier.tell(at);
+      return found;
+    },
+  };
 }

@@ -194,8 +194,8 @@ export const TABLES = [
   'instance_groups', 'instances', 'work_keys',
 ] as const;
 
-/** Creates `schema` if given and applies the migrations not yet applied, in one transaction. */
-export async function migrate(sql: Client, schema: string | undefined): Promise<void> {
+/** Creates `schema` if given and applies the migrations not yet applied, in one transaction; `at` is recorded as when. */
+export async function migrate(sql: Client, schema: string | undefined, at: number): Promise<void> {
   await sql.begin(async (tx) => {
     await tx.unsafe('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK_CLASS, schema ?? 'public']);
     if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
@@ -211,7 +211,7 @@ export async function migrate(sql: Client, schema: string | undefined): Promise<
       await tx.unsafe('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
         migration.version,
         migration.name,
-        Date.now(),
+        at,
       ]);
     }
   });

@@ -77,7 +77,7 @@ export async function settle(db: Db, batch: readonly Settlement[]): Promise<Sett
     body: responseBodyColumn(s.response)?.toString('base64') ?? null,
     status: s.response.status ?? null,
     dlq_id: s.kind === 'deadLetter' ? s.dlqId : null,
-    failed_detail: s.kind === 'deadLetter' ? responseDetail(undefined, { error: s.response.error ?? 'failed' }) : null,
+    failed_detail: s.kind === 'deadLetter' ? responseDetail(undefined, { error: s.failure }) : null,
     ord: index + 1,
   }));
   const settled = await rows<{ ord: number; state: string; frees_slot: boolean }>(db, SETTLE, [JSON.stringify(settlements)]);

@@ -98,3 +98,19 @@ export class Params {
     return `$${this.values.length}`;
   }
 }
+
+/** What every area of the PostgreSQL store shares: the pool, transactions, and the work notifier. */
+export interface Pg {
+  readonly sql: Client;
+  readonly notifier: WorkNotifier;
+  /** The NOTIFY channel nodes on this schema wake each other on. */
+  readonly channel: string;
+  /** True once close() began: the listening connection is gone with the pool. */
+  readonly closed: boolean;
+  /** Runs `work` again when PostgreSQL broke a deadlock by failing it (40P01). */
+  retrying<T>(work: () => Promise<T>): Promise<T>;
+  /** One transaction, not retried: for callers that retry around more than it. */
+  begin<T>(work: (tx: Db) => Promise<T>): Promise<T>;
+  /** One transaction, run again if it lost a deadlock. */
+  transaction<T>(work: (tx: Db) => Promise<T>): Promise<T>;
+}

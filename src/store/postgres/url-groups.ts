@@ -1,7 +1,7 @@
 /** URL groups on PostgreSQL: a group row and its endpoints in the order they were added. */
 import type { Endpoint, EndpointSelector, UrlGroup } from '../../core/url-group.js';
-import type { EndpointRemoval } from '../port.js';
-import { exec, first, rows, type Db } from './sql.js';
+import type { EndpointRemoval, UrlGroupStore } from '../port.js';
+import { exec, first, rows, type Db, type Pg } from './sql.js';
 
 interface GroupRow {
   name: string;
@@ -21,30 +21,6 @@ function groupFromRow(row: GroupRow): UrlGroup {
   return { name: row.name, endpoints, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
-/** Runs in a transaction; the group row is locked first, so concurrent edits of one group apply one after the other. */
-export async function addEndpoints(db: Db, group: string, endpoints: readonly Endpoint[], at: number): Promise<void> {
-  await exec(
-    db,
-    `INSERT INTO url_groups (name, created_at, updated_at) VALUES ($1, $2, $2)
-     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at`,
-    [group, at],
-  );
-  for (const endpoint of endpoints) {
-    // Identity (A30): the name when there is one, else the URL; a match is replaced, never duplicated.
-    const replaced =
-      endpoint.name === undefined
-        ? await exec(db, 'UPDATE url_group_endpoints SET url = $2 WHERE group_name = $1 AND name IS NULL AND url = $2', [group, endpoint.url])
-        : await exec(db, 'UPDATE url_group_endpoints SET url = $3 WHERE group_name = $1 AND name = $2', [group, endpoint.name, endpoint.url]);
-    if (replaced === 0) {
-      await exec(db, 'INSERT INTO url_group_endpoints (group_name, name, url) VALUES ($1, $2, $3)', [
-        group,
-        endpoint.name ?? null,
-        endpoint.url,
-      ]);
-    }
-  }
-}
-
 /** Thrown inside a transaction to roll it back; carries the caller's answer out. */
 export class Rollback<T> extends Error {
   constructor(readonly answer: T) {
@@ -53,7 +29,7 @@ export class Rollback<T> extends Error {
 }
 
 /** Runs in a transaction; throws Rollback with notFound when an item matches nothing. */
-export async function removeEndpoints(
+async function removeEndpoints(
   db: Db,
   group: string,
   endpoints: readonly EndpointSelector[],
@@ -78,22 +54,65 @@ export async function removeEndpoints(
   return { removed, groupDeleted };
 }
 
-export async function getUrlGroup(db: Db, name: string): Promise<UrlGroup | undefined> {
-  const row = await first<GroupRow>(db, `${SELECT_GROUP} WHERE g.name = $1`, [name]);
-  return row && groupFromRow(row);
-}
+/** The port's URL-group verbs. */
+export function postgresUrlGroups(pg: Pg): UrlGroupStore {
+  return {
+    /** Runs in a transaction; the group row is locked first, so concurrent edits of one group apply one after the other. */
+    async addEndpoints(group: string, endpoints: readonly Endpoint[], at: number) {
+      return pg.transaction(async (db) => {
+        await exec(
+          db,
+          `INSERT INTO url_groups (name, created_at, updated_at) VALUES ($1, $2, $2)
+           ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at`,
+          [group, at],
+        );
+        for (const endpoint of endpoints) {
+          // Identity (A30): the name when there is one, else the URL; a match is replaced, never duplicated.
+          const replaced =
+            endpoint.name === undefined
+              ? await exec(db, 'UPDATE url_group_endpoints SET url = $2 WHERE group_name = $1 AND name IS NULL AND url = $2', [group, endpoint.url])
+              : await exec(db, 'UPDATE url_group_endpoints SET url = $3 WHERE group_name = $1 AND name = $2', [group, endpoint.name, endpoint.url]);
+          if (replaced === 0) {
+            await exec(db, 'INSERT INTO url_group_endpoints (group_name, name, url) VALUES ($1, $2, $3)', [
+              group,
+              endpoint.name ?? null,
+              endpoint.url,
+            ]);
+          }
+        }
+      });
+    },
 
-export async function listUrlGroups(db: Db): Promise<UrlGroup[]> {
-  return (await rows<GroupRow>(db, `${SELECT_GROUP} ORDER BY g.name COLLATE "C"`)).map(groupFromRow);
-}
+    async removeEndpoints(group, endpoints, at) {
+      try {
+        return await pg.transaction((tx) => removeEndpoints(tx, group, endpoints, at));
+      } catch (error) {
+        if (error instanceof Rollback) return error.answer as EndpointRemoval;
+        throw error;
+      }
+    },
 
-/** One statement: the group and its endpoints go together. */
-export async function deleteUrlGroup(db: Db, name: string): Promise<boolean> {
-  const deleted = await rows<{ name: string }>(
-    db,
-    `WITH e AS (DELETE FROM url_group_endpoints WHERE group_name = $1)
-     DELETE FROM url_groups WHERE name = $1 RETURNING name`,
-    [name],
-  );
-  return deleted.length > 0;
+    async getUrlGroup(name: string) {
+      const db = pg.sql;
+      const row = await first<GroupRow>(db, `${SELECT_GROUP} WHERE g.name = $1`, [name]);
+      return row && groupFromRow(row);
+    },
+
+    async listUrlGroups() {
+      const db = pg.sql;
+      return (await rows<GroupRow>(db, `${SELECT_GROUP} ORDER BY g.name COLLATE "C"`)).map(groupFromRow);
+    },
+
+    /** One statement: the group and its endpoints go together. */
+    async deleteUrlGroup(name: string) {
+      const db = pg.sql;
+      const deleted = await rows<{ name: string }>(
+        db,
+        `WITH e AS (DELETE FROM url_group_endpoints WHERE group_name = $1)
+         DELETE FROM url_groups WHERE name = $1 RETURNING name`,
+        [name],
+      );
+      return deleted.length > 0;
+    },
+  };
 }

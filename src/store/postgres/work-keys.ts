@@ -4,23 +4,27 @@
  * CONFLICT: a concurrent claimer waits on the row the winner wrote, then sees
  * its live expiry and changes nothing.
  */
-import { exec, type Db } from './sql.js';
+import type { WorkKeyStore } from '../port.js';
+import { exec, type Pg } from './sql.js';
 
-export async function claimWorkKey(db: Db, scope: string, key: string, expiresAt: number, at: number): Promise<boolean> {
-  const changed = await exec(
-    db,
-    `INSERT INTO work_keys (scope, key, expires_at) VALUES ($1, $2, $3)
-     ON CONFLICT (scope, key) DO UPDATE SET expires_at = excluded.expires_at
-     WHERE work_keys.expires_at <= $4`,
-    [scope, key, expiresAt, at],
-  );
-  return changed > 0;
-}
+/** The port's work-key verbs. */
+export function postgresWorkKeys(pg: Pg): WorkKeyStore {
+  return {
+    async claimWorkKey(scope: string, key: string, expiresAt: number, at: number) {
+      const db = pg.sql;
+      const changed = await exec(
+        db,
+        `INSERT INTO work_keys (scope, key, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (scope, key) DO UPDATE SET expires_at = excluded.expires_at
+         WHERE work_keys.expires_at <= $4`,
+        [scope, key, expiresAt, at],
+      );
+      return changed > 0;
+    },
 
-export async function releaseWorkKey(db: Db, scope: string, key: string): Promise<boolean> {
-  return (await exec(db, 'DELETE FROM work_keys WHERE scope = $1 AND key = $2', [scope, key])) > 0;
-}
-
-export async function purgeWorkKeys(db: Db, expiredBefore: number): Promise<void> {
-  await exec(db, 'DELETE FROM work_keys WHERE expires_at < $1', [expiredBefore]);
+    async releaseWorkKey(scope: string, key: string) {
+      const db = pg.sql;
+      return (await exec(db, 'DELETE FROM work_keys WHERE scope = $1 AND key = $2', [scope, key])) > 0;
+    },
+  };
 }

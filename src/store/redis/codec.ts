@@ -1,6 +1,7 @@
 /** Conversions between the port's types and what the Redis scripts take and give back. */
 import type { AttemptResponse, NewMessage } from '../../core/message.js';
 import { urlParts } from '../../core/message.js';
+import type { EnqueueResult } from '../port.js';
 import { specJson, toBuffer } from '../rows.js';
 
 export type Arg = string | Buffer;
@@ -40,3 +41,15 @@ export const responseBody = (response: AttemptResponse): Buffer =>
 /** A numeric field that may be unset (stored as an empty string). */
 export const optionalNumber = (value: string | Buffer | null | undefined): number | undefined =>
   value === null || value === undefined || value.length === 0 ? undefined : Number(value.toString());
+
+/** Turns flat script answers of [messageId, deduplicated, leaseId] triples into results. */
+export function enqueueResults(flat: string[], from = 0, count = flat.length / 3): EnqueueResult[] {
+  const results: EnqueueResult[] = [];
+  for (let n = 0; n < count; n++) {
+    const [messageId, deduplicated, leaseId] = flat.slice(from + n * 3, from + n * 3 + 3) as [string, string, string];
+    const result: EnqueueResult = { messageId, deduplicated: deduplicated === '1' };
+    if (leaseId) result.leaseId = leaseId;
+    results.push(result);
+  }
+  return results;
+}

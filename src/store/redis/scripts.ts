@@ -36,6 +36,7 @@ export const SCRIPT_NAMES = [
   'instance-deregister',
   'instance-health',
   'instance-group-save',
+  'instance-group-replace',
   'instance-group-delete',
   'work-key-claim',
   'work-key-release',

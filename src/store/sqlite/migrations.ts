@@ -233,7 +233,8 @@ const MIGRATIONS: Migration[] = [
   },
 ];
 
-export function migrate(db: Database): void {
+/** Applies the migrations not yet applied, each in its own transaction; `at` is recorded as when. */
+export function migrate(db: Database, at: number): void {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -249,7 +250,7 @@ export function migrate(db: Database): void {
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         migration.version,
         migration.name,
-        Date.now(),
+        at,
       );
     })();
   }
