@@ -1,8 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HealthCheckSettings, InstanceHealth, InstanceRecord } from '../core/instance.js';
-import { eventually, sleep, startDestination, type Destination } from '../../test/helpers/destination.js';
-import { ActiveHealthChecker, probeUrl } from './health-checker.js';
+import { ManualClock, ManualTimer } from '../../test/helpers/clock.js';
+import { eventually, startDestination, type Destination } from '../../test/helpers/destination.js';
+import { ActiveHealthChecker, probeUrl, type ActiveHealthCheckerOptions } from './health-checker.js';
 
 const SETTINGS: HealthCheckSettings = {
   path: '/health',
@@ -40,9 +41,11 @@ function startChecker(
   instances: () => InstanceRecord[],
   settings: Partial<HealthCheckSettings> = {},
   onTransition?: (id: string, healthy: boolean) => void,
+  seams: Pick<ActiveHealthCheckerOptions, 'clock' | 'scheduleRound'> = {},
 ) {
   const transitions: Transition[] = [];
   const checker = new ActiveHealthChecker({
+    ...seams,
     settings: { ...SETTINGS, ...settings },
     instances,
     onTransition(id, healthy) {
@@ -131,20 +134,34 @@ describe('ActiveHealthChecker', () => {
     const instances = [instanceAt('slow', hanging), instanceAt('quick', quick)];
     startChecker(() => instances, { intervalMs: 10, timeoutMs: 120 });
     await hanging.waitFor(5);
-    const gaps = hanging.arrivals.slice(1).map((arrival, i) => arrival.at - (hanging.arrivals[i]?.at ?? 0));
-    // Overlapping rounds would probe every 10 ms; each probe instead waits for the previous one to time out.
-    assert.ok(gaps.every((gap) => gap >= 60), `gaps between probes: ${gaps.join(', ')}`);
+    await quick.waitFor(4);
+    // Overlapping rounds would probe every 10 ms and so have several probes open on the hanging
+    // instance at once; each probe instead waits for the previous one to time out.
+    assert.equal(hanging.maxConcurrent, 1, 'probes open at once on the hanging instance');
     assert.ok(Math.abs(quick.arrivals.length - hanging.arrivals.length) <= 1, `${quick.arrivals.length} vs ${hanging.arrivals.length}`);
   });
 
-  it('probes at the configured interval when answers are quick', async () => {
-    const server = await destination('paced', () => ({ status: 200 }));
+  it('starts the next round an interval after the previous one started: at once after a round longer than that', async () => {
+    // The probe's own duration is read on the injected clock: the server moves it as each probe arrives.
+    const clock = new ManualClock();
+    const timer = new ManualTimer();
+    let roundTakesMs = 0;
+    const server = await destination('paced', () => {
+      clock.advance(roundTakesMs);
+      return { status: 200 };
+    });
     const instances = [instanceAt('paced', server)];
-    startChecker(() => instances, { intervalMs: 100 });
-    await server.waitFor(4);
-    const [first, , , fourth] = server.arrivals;
-    const span = (fourth?.at ?? 0) - (first?.at ?? 0);
-    assert.ok(span >= 290 && span < 1_000, `3 intervals took ${span} ms`);
+    startChecker(() => instances, { intervalMs: 100 }, undefined, { clock, scheduleRound: timer.schedule });
+    assert.deepEqual(timer.delays, [0], 'the first round is due at once');
+    await timer.fireAndWait();
+    roundTakesMs = 30;
+    await timer.fireAndWait();
+    roundTakesMs = 250;
+    await timer.fireAndWait();
+    roundTakesMs = 100;
+    await timer.fireAndWait();
+    assert.deepEqual(timer.delays, [0, 100, 70, 0, 0]);
+    assert.equal(server.arrivals.length, 4, 'one probe per round');
   });
 
   it('tries a transition again next round when recording it failed', async () => {
@@ -178,15 +195,18 @@ describe('ActiveHealthChecker', () => {
     assert.equal(first.arrivals.length, firstProbes);
   });
 
-  it('stop() aborts a hanging probe at once and sends nothing afterwards', async () => {
+  it('stop() aborts a hanging probe at once and schedules nothing afterwards', { timeout: 30_000 }, async () => {
     const hanging = await destination('stopped', () => ({ hang: true }));
     const instances = [instanceAt('stopped', hanging)];
-    const { checker, transitions } = startChecker(() => instances, { timeoutMs: 10_000, unhealthyThreshold: 1 });
+    const timer = new ManualTimer();
+    // A probe timeout far beyond the test's own: stop() resolving at all shows it aborted the probe.
+    const { checker, transitions } = startChecker(() => instances, { timeoutMs: 600_000, unhealthyThreshold: 1 }, undefined, {
+      scheduleRound: timer.schedule,
+    });
+    timer.fire();
     await hanging.waitFor(1);
-    const stopping = Date.now();
     await checker.stop();
-    assert.ok(Date.now() - stopping < 1_000, 'stop waited for the probe timeout');
-    await sleep(100);
+    assert.equal(timer.isPending, false, 'no round is scheduled after stop()');
     assert.equal(hanging.arrivals.length, 1);
     // The aborted probe is not a failure of the instance.
     assert.deepEqual(transitions, []);

@@ -27,7 +27,20 @@
  */
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { HealthCheckSettings, InstanceRecord } from '../core/instance.js';
+
+/**
+ * Schedules the next round; returns a function that cancels it. The default is
+ * `setTimeout`; a test passes its own to fire rounds by hand and read the
+ * delays asked for, instead of measuring wall-clock gaps.
+ */
+export type ScheduleRound = (run: () => void, delayMs: number) => () => void;
+
+const scheduleWithTimer: ScheduleRound = (run, delayMs) => {
+  const timer = setTimeout(run, delayMs);
+  return () => clearTimeout(timer);
+};
 
 export interface ActiveHealthCheckerOptions {
   settings: HealthCheckSettings;
@@ -40,6 +53,10 @@ export interface ActiveHealthCheckerOptions {
   onTransition: (instanceId: string, healthy: boolean, detail: string) => void | Promise<void>;
   /** Transitions are logged at info, failures to persist them and to read the instances at warn. */
   logger?: Pick<Logger, 'info' | 'warn'>;
+  /** Measures how long a round took, to start the next one `intervalMs` after this one started. */
+  clock?: Clock;
+  /** Default: `setTimeout`. Probe timeouts always use real timers: they bound real sockets. */
+  scheduleRound?: ScheduleRound;
 }
 
 interface CheckState {
@@ -57,7 +74,7 @@ interface ProbeResult {
 export class ActiveHealthChecker {
   private readonly states = new Map<string, CheckState>();
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelNextRound: (() => void) | undefined;
   private round: Promise<void> | undefined;
   private stopping = new AbortController();
   /** Our own connection pool, so stop() closes every socket the checks opened. */
@@ -78,7 +95,8 @@ export class ActiveHealthChecker {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    clearTimeout(this.timer);
+    this.cancelNextRound?.();
+    this.cancelNextRound = undefined;
     this.stopping.abort();
     await this.round;
     await this.agent?.destroy();
@@ -86,13 +104,16 @@ export class ActiveHealthChecker {
   }
 
   private scheduleRound(delayMs: number): void {
-    this.timer = setTimeout(() => {
+    const schedule = this.options.scheduleRound ?? scheduleWithTimer;
+    this.cancelNextRound = schedule(() => {
+      this.cancelNextRound = undefined;
       this.round = this.runRound();
     }, delayMs);
   }
 
   private async runRound(): Promise<void> {
-    const started = Date.now();
+    const clock = this.options.clock ?? systemClock;
+    const started = clock.now();
     try {
       const instances = this.options.instances();
       const present = new Set(instances.map((instance) => instance.id));
@@ -107,7 +128,7 @@ export class ActiveHealthChecker {
     } catch (error) {
       this.options.logger?.warn({ err: error }, 'health check round failed; trying again next interval');
     } finally {
-      if (this.running) this.scheduleRound(Math.max(0, this.options.settings.intervalMs - (Date.now() - started)));
+      if (this.running) this.scheduleRound(Math.max(0, this.options.settings.intervalMs - (clock.now() - started)));
     }
   }
 

@@ -61,7 +61,6 @@ describe('startHeartbeat', () => {
   it('beats at once with the instance record and the token, then at the interval Courier answers with', async () => {
     const registry = await startRegistry(() => ({ status: 200, body: { heartbeatIntervalSeconds: 0.05 } }));
     cleanups.push(registry.close);
-    const started = Date.now();
     const heartbeat = startHeartbeat({
       courierUrl: `${registry.url}/`,
       group: 'drive-collector',
@@ -71,8 +70,9 @@ describe('startHeartbeat', () => {
     cleanups.push(heartbeat.stop);
     await until(() => registry.requests.length >= 4);
     const [first, ...rest] = registry.requests;
+    // The first beat is immediate: the interval before Courier's first answer is the seed's 300 s,
+    // so four beats within `until`'s wait can only mean the first did not wait for it.
     assert.ok(first);
-    assert.ok(first.at - started < 500, 'the first beat is immediate');
     assert.equal(first.method, 'POST');
     assert.equal(first.path, '/v1/instances/heartbeat');
     assert.equal(first.headers.authorization, 'Bearer courier-token');

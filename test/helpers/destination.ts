@@ -27,6 +27,8 @@ export interface Destination {
   origin: string;
   url(path?: string): string;
   arrivals: Arrival[];
+  /** How many requests are being handled now (a hanging one stays open until the client gives up). */
+  open: number;
   /** How many requests were being handled at the same time, at most. */
   maxConcurrent: number;
   script: Script;
@@ -68,6 +70,7 @@ export async function startDestination(script: Script = ok): Promise<Destination
     origin: '',
     url: (path = '/hook') => `${destination.origin}${path}`,
     arrivals: [],
+    open: 0,
     maxConcurrent: 0,
     script,
     waitFor(count, timeoutMs = 10_000) {
@@ -105,6 +108,7 @@ export async function startDestination(script: Script = ok): Promise<Destination
       };
       const index = destination.arrivals.push(arrival) - 1;
       concurrent += 1;
+      destination.open = concurrent;
       destination.maxConcurrent = Math.max(destination.maxConcurrent, concurrent);
       for (const waiter of [...waiters]) {
         if (destination.arrivals.length >= waiter.count) {
@@ -115,6 +119,7 @@ export async function startDestination(script: Script = ok): Promise<Destination
       const answer = destination.script(arrival, index);
       const done = () => {
         concurrent -= 1;
+        destination.open = concurrent;
       };
       if ('hang' in answer) {
         res.on('close', done);

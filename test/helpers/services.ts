@@ -5,6 +5,7 @@
  */
 import { createConnection } from 'node:net';
 
+// The defaults must match scripts/test-services.mjs, which checks them before the run.
 export const POSTGRES_URL = process.env.COURIER_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.COURIER_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

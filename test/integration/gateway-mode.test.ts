@@ -379,11 +379,10 @@ describe('gateway mode', () => {
     const gateway = await gatewayWith({ GATEWAY_FORWARD_TIMEOUT: '0.2' });
     const hanging = await instance(() => ({ hang: true }));
     await gateway.registry.heartbeat(registration('instance-1', hanging));
-    const started = Date.now();
+    // The instance never answers, so a 502 at all is the forward timeout firing.
     const response = await deliver(gateway, { path: '/api/tasks/download' });
     assert.equal(response.status, 502);
     assert.equal((await errorBody(response)).error, 'Bad Gateway');
-    assert.ok(Date.now() - started < 5_000);
   });
 
   it('relays the instance\'s own failure status so QStash retries it', async () => {
@@ -415,12 +414,16 @@ describe('gateway mode', () => {
       assert.equal(response.status, 200);
       return (await response.json()) as Record<string, unknown>;
     };
+    const beforeRead = Date.now();
     const empty = await readHealth();
+    const afterRead = Date.now();
     assert.deepEqual(Object.keys(empty).sort(), ['activeInstances', 'provider', 'status', 'timestamp', 'uptime']);
     assert.equal(empty.status, 'ok');
     assert.equal(empty.activeInstances, 0);
     assert.equal(empty.provider, 'sqlite');
-    assert.ok(Math.abs(Date.parse(empty.timestamp as string) - Date.now()) < 5_000);
+    // ISO timestamps carry milliseconds: between the two readings of the clock around the request.
+    const timestamp = Date.parse(empty.timestamp as string);
+    assert.ok(timestamp >= beforeRead && timestamp <= afterRead, `timestamp ${empty.timestamp} is now`);
     // The seed's `uptime` is the start time in Unix seconds.
     assert.ok(Number.isInteger(empty.uptime) && (empty.uptime as number) >= startedAt && (empty.uptime as number) <= Date.now() / 1000);
 
