@@ -249,6 +249,6 @@ export async function openLoop(target: Target, run: string, total: number, rateP
     if (unit < units) await sleep(Math.max(0, start + unit * intervalMs - preciseNow()));
   }
   await Promise.all(pending);
-  if (error !== undefined) throw error;
+  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
   return { firstSendAt: start, lastAckAt: preciseNow(), maxLagMs };
 }

@@ -59,7 +59,7 @@ export function spawnScript(
     output = (output + text).slice(-16 * 1024);
   };
   let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (pending + chunk).split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) {
@@ -68,7 +68,7 @@ export function spawnScript(
       else keep(`${line}\n`);
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', keep);
+  child.stderr.setEncoding('utf8').on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return { name, process: child, exited, output: () => output };
 }

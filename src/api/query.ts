@@ -5,7 +5,7 @@
  */
 import { invalid } from '../core/errors.js';
 import { LOG_STATES, type LogState } from '../core/message.js';
-import type { DeadLetterFilter, MessageFilter } from '../store/port.js';
+import type { DeadLetterFilter, MessageFilter } from '../core/queries.js';
 
 /** Keys whose values may legitimately contain commas, so they are never split (ambiguity A15). */
 const UNSPLIT = new Set(['url', 'path']);

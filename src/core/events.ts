@@ -110,7 +110,8 @@ export interface CourierEvents {
 }
 
 export type EventName = keyof CourierEvents;
-export type EventListener<N extends EventName> = (payload: CourierEvents[N]) => void;
+/** A listener may be async: the bus catches its rejection as it catches a throw. */
+export type EventListener<N extends EventName> = (payload: CourierEvents[N]) => unknown;
 
 export interface EventBus {
   /** Subscribes; returns the function that unsubscribes (calling it twice is harmless). */

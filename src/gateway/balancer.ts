@@ -91,7 +91,7 @@ export class Balancer {
 
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all([...this.states.values()].map((state) => state.checker?.checker.stop()));
+    await Promise.all([...this.states.values()].map(async (state) => state.checker?.checker.stop()));
   }
 
   choose(groupName: string, request: RouteRequest): Choice {

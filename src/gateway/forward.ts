@@ -160,7 +160,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           answer = await agent.request({
             origin: url.origin,
             path: url.pathname + url.search,
-            method: request.method as 'POST',
+            method: request.method,
             headers: request.headers,
             body: request.body.byteLength > 0 ? request.body : null,
             headersTimeout: options.timeoutMs,
@@ -171,7 +171,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           if (abort.signal.aborted) return { relayed: false, aborted: true };
           return { relayed: false, error: error instanceof Error ? error : new Error(String(error)) };
         }
-        response.writeHead(answer.statusCode, relayedResponseHeaders(answer.headers as IncomingHttpHeaders));
+        response.writeHead(answer.statusCode, relayedResponseHeaders(answer.headers));
         try {
           await pipeline(answer.body, response);
           return { relayed: true, status: answer.statusCode, complete: true };

@@ -16,10 +16,11 @@ import type {
   ClaimedMessage,
   DeadLetter,
   LogEvent,
-  LogState,
   MessageRecord,
   NewMessage,
 } from '../core/message.js';
+export type { CancelSelection, DeadLetterFilter, DeadLetterSelection, EventQuery, MessageFilter, Page } from '../core/queries.js';
+import type { CancelSelection, DeadLetterSelection, EventQuery, Page } from '../core/queries.js';
 import type { FlowControlChange, FlowControlState } from '../core/flow-control.js';
 import type { QueueRecord, QueueSettings } from '../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../core/schedule.js';
@@ -114,51 +115,6 @@ export type Settlement = Lease & {
  * - leaseLost: the lease was not held any more (expired and taken, or the message is gone); nothing changed.
  */
 export type SettleResult = 'settled' | 'canceled' | 'leaseLost';
-
-/** Filters shared by logs, DLQ and bulk cancel (spec §5.3, §6, §9). Values within a key are OR'd, keys AND'd. */
-export interface MessageFilter {
-  url?: string[];
-  topicName?: string[];
-  scheduleId?: string[];
-  queueName?: string[];
-  label?: string[];
-  flowControlKey?: string[];
-  callerIp?: string[];
-  host?: string[];
-  path?: string[];
-  /** Inclusive bounds on the message's creation time (logs: the event's time; DLQ: when the entry was made). */
-  fromDate?: number;
-  toDate?: number;
-}
-
-export type CancelSelection =
-  | { messageIds: string[] }
-  | { filter: MessageFilter; limit?: number }
-  | { all: true; limit?: number };
-
-export interface Page<T> {
-  items: T[];
-  /** Absent on the last page. Opaque to callers. */
-  cursor?: string;
-}
-
-export interface EventQuery {
-  messageIds?: string[];
-  filter?: MessageFilter;
-  /** `IN_PROGRESS` matches ACTIVE, RETRY and ERROR. */
-  states?: (LogState | 'IN_PROGRESS')[];
-  cursor?: string;
-  count: number;
-}
-
-export interface DeadLetterFilter extends MessageFilter {
-  messageId?: string[];
-  responseStatus?: number[];
-}
-
-export type DeadLetterSelection =
-  | { dlqIds: string[] }
-  | { filter: DeadLetterFilter; cursor?: string; count: number };
 
 /**
  * One firing of a schedule. With `expectedNextAt` it is a cron tick and

@@ -1026,7 +1026,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
           const [again] = await reopened.claimDue(request);
           assert.equal(again?.spec.messageId, s.messageId, 'claimable at once, same message id');
           assert.deepEqual(await reopened.settle([ack(leaseOf(before), T + 2)]), ['leaseLost']);
-          assert.deepEqual(await reopened.settle([ack(leaseOf(again!), T + 2)]), ['settled']);
+          assert.deepEqual(await reopened.settle([ack(leaseOf(again), T + 2)]), ['settled']);
         } else {
           assert.deepEqual(await reopened.claimDue(request), [], 'the lease is still held');
           assert.deepEqual(ids(await reopened.claimDue({ ...request, now: T + 10 * 60_000 + 1 })), [s.messageId]);

@@ -197,7 +197,7 @@ if (process.env.NODE_TEST_CONTEXT?.startsWith('child')) {
           const server = ownerOf(resource) as { address?: () => unknown } | null | undefined;
           // Read now: once closed, a server's address() is null.
           const address = server?.address?.() as { port?: number } | null | undefined;
-          if (server) servers.push({ server: server as Record<string, unknown>, port: address?.port });
+          if (server) servers.push({ server: server, port: address?.port });
         });
       }
     },

@@ -50,8 +50,8 @@ export function spawnMain(env: Record<string, string>, onOutput: (chunk: Buffer)
   children.add(child);
   child.once('exit', () => children.delete(child));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
   return { child, exited };
 }
 

@@ -112,7 +112,7 @@ function apiOf(courier: () => TestCourier) {
   }
 
   async function logsOf(messageId: string): Promise<LogEntry[]> {
-    return (await courier().client.logs({ messageIds: [messageId] })).logs as LogEntry[];
+    return (await courier().client.logs({ messageIds: [messageId] })).logs;
   }
 
   async function waitForState(messageId: string, state: string, timeoutMs = 10_000): Promise<LogEntry[]> {

@@ -532,8 +532,8 @@ function multiNodeSuite(store: SharedStore): void {
         const flaky = await destination(() => ({ status: 500, body: 'broken' }));
         const steady = await Promise.all([destination(ok), destination(ok)]);
         await registerThrough(nodes[0]!, group, 'flaky', flaky);
-        await registerThrough(nodes[1]!, group, 'steady-1', steady[0]!);
-        await registerThrough(nodes[2]!, group, 'steady-2', steady[1]!);
+        await registerThrough(nodes[1]!, group, 'steady-1', steady[0]);
+        await registerThrough(nodes[2]!, group, 'steady-2', steady[1]);
         await untilSeenBy(nodes, group, { flaky: 'healthy', 'steady-1': 'healthy', 'steady-2': 'healthy' });
         // Every node must also hold the outlier settings: one that still had the defaults would wait for 5 failures.
         await eventually(

@@ -1,6 +1,6 @@
 /** The DLQ endpoints (spec §6). */
 import { invalid } from '../../core/errors.js';
-import type { DeadLetterSelection } from '../../store/port.js';
+import type { DeadLetterSelection } from '../../core/queries.js';
 import type { RetryOverrides } from '../../messages/dead-letter-service.js';
 import { json, ok, pathParam, type RequestContext, type Route } from '../http.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
@@ -48,7 +48,7 @@ async function bulkSelection(ctx: RequestContext): Promise<DeadLetterSelection> 
   if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => typeof id === 'string')) {
     throw invalid('body.dlqIds', 'must be a non-empty array of DLQ ids');
   }
-  return { dlqIds: ids as string[] };
+  return { dlqIds: ids };
 }
 
 /** Only the config headers the request actually carries override the original message's. */

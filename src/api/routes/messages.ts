@@ -1,6 +1,6 @@
 /** /v2/messages (spec §5) and the logs, /v2/events and /v2/logs (spec §9). */
 import { invalid } from '../../core/errors.js';
-import type { CancelSelection, EventQuery, MessageFilter } from '../../store/port.js';
+import type { CancelSelection, EventQuery, MessageFilter } from '../../core/queries.js';
 import { json, pathParam, type RequestContext, type Route } from '../http.js';
 import { count, cursor, FILTER_QUERY_KEYS, logState, messageFilter, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderLogEvent, renderMessage } from '../render.js';

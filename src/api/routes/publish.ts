@@ -103,7 +103,7 @@ export function publishRoutes(services: ApiServices): Route[] {
   async function publishTo(ctx: RequestContext, destination: string, queueName?: string) {
     const request: PublishRequest = {
       destination: resolveDestination(destination, 'destination'),
-      options: parsePublishHeaders(ctx.req.headers as IncomingHeaders, limits, clock.now()),
+      options: parsePublishHeaders(ctx.req.headers, limits, clock.now()),
       body: await ctx.body(limits.maxBodyBytes),
       callerIp: ctx.callerIp,
     };

@@ -43,7 +43,7 @@ export function scheduleRoutes(services: ApiServices): Route[] {
     const queueName = header(ctx, 'upstash-queue-name');
     const template: ScheduleTemplate = {
       destination: 'url' in destination ? destination.url : destination.group,
-      options: parsePublishHeaders(ctx.req.headers as IncomingHeaders, limits, clock.now()),
+      options: parsePublishHeaders(ctx.req.headers, limits, clock.now()),
       body: await ctx.body(limits.maxBodyBytes),
       callerIp: ctx.callerIp,
     };

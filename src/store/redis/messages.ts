@@ -88,7 +88,7 @@ export function redisMessages(ctx: RedisContext): MessageStore {
       ])) as Buffer[];
       const claimed: ClaimedMessage[] = [];
       for (let i = 0; i < flat.length; i += 3) {
-        claimed.push({ spec: specFrom(flat[i]!, flat[i + 1]!), retried: Number(flat[i + 2]!.toString()), leaseId });
+        claimed.push({ spec: specFrom(flat[i]!, flat[i + 1]), retried: Number(flat[i + 2]!.toString()), leaseId });
       }
       return claimed;
     },
