@@ -10,13 +10,13 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';
-import type { Store } from './store/port.js';
+import type { MaintenanceStore } from './store/port.js';
 
 /** Clean-up runs this often; each run is one short transaction. */
 export const PURGE_INTERVAL_MS = 60_000;
 
 export interface RetentionSweepOptions {
-  store: Pick<Store, 'purge'>;
+  store: Pick<MaintenanceStore, 'purge'>;
   clock: Clock;
   logger: Logger;
   retention?: { logsMs: number; deadLettersMs: number };

@@ -28,7 +28,7 @@ import type { Clock } from '../core/clock.js';
 import type { AttemptOutcome, CourierEvents, EventSink } from '../core/events.js';
 import type { AttemptResponse, ClaimedMessage, MessageSpec } from '../core/message.js';
 import { urlParts } from '../core/message.js';
-import type { Handoff, Lease, Settlement, SettleResult, Store } from '../store/port.js';
+import type { Handoff, Lease, MessageStore, SettleResult, Settlement } from '../store/port.js';
 import { buildRequest, settlementFor } from './attempt.js';
 import type { DeliveryClient } from './http-client.js';
 
@@ -40,7 +40,7 @@ export interface DispatcherOptions {
 }
 
 export interface DispatcherDeps {
-  store: Store;
+  store: Pick<MessageStore, 'claimDue' | 'extendLeases' | 'nextDueAt' | 'settle'>;
   client: DeliveryClient;
   clock: Clock;
   /** For the loop's own failures; the per-delivery lines come from `events` (delivery-log.ts). */

@@ -2,12 +2,12 @@
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
 import type { FlowControlChange, FlowControlState } from '../core/flow-control.js';
-import type { Store } from '../store/port.js';
+import type { FlowControlStore } from '../store/port.js';
 
 export class FlowControlService {
   constructor(
     private readonly deps: {
-      store: Store;
+      store: FlowControlStore;
       clock: Clock;
       notifyDue: (dueAt: number) => void;
       /** The engine-wide cap on attempts in flight at once, and how many are in flight now. */

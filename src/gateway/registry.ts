@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 import { CourierError } from '../core/errors.js';
-import type { Store } from '../store/port.js';
+import type { InstanceStore } from '../store/port.js';
 
 /** A read-modify-write that loses this many races in a row gives up with CONFLICT rather than spin. */
 const MAX_UPDATE_ATTEMPTS = 10;
@@ -28,7 +28,7 @@ export interface GroupView {
 }
 
 export interface InstanceRegistryDeps {
-  store: Store;
+  store: InstanceStore;
   clock: Clock;
   logger: Logger;
   /** The settings a group gets when its first instance registers. */

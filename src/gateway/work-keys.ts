@@ -12,7 +12,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
-import type { Store } from '../store/port.js';
+import type { WorkKeyStore } from '../store/port.js';
 
 /** What the HTTP layer calls. */
 export interface WorkKeyClaims {
@@ -23,7 +23,7 @@ export interface WorkKeyClaims {
 }
 
 export class WorkKeys implements WorkKeyClaims {
-  constructor(private readonly deps: { store: Pick<Store, 'claimWorkKey' | 'releaseWorkKey'>; clock: Clock }) {}
+  constructor(private readonly deps: { store: WorkKeyStore; clock: Clock }) {}
 
   claim(scope: string, key: string, ttlMs: number): Promise<boolean> {
     const at = this.deps.clock.now();

@@ -9,14 +9,14 @@ import type { CourierEvents, EventSink } from '../core/events.js';
 import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
 import type { DeadLetter, MessageSpec } from '../core/message.js';
-import type { DeadLetterSelection, EnqueueResult, Page, Store } from '../store/port.js';
+import type { DeadLetterSelection, EnqueueResult, HistoryStore, Page } from '../store/port.js';
 
 /** Config a retry request may override (spec §6: "optional config headers override the originals"). */
 export type RetryOverrides = Partial<Pick<PublishOptions, 'retries' | 'retryDelayExpression' | 'timeoutMs' | 'delayMs' | 'notBefore' | 'callback' | 'failureCallback'>>;
 
 export class DeadLetterService {
   constructor(
-    private readonly deps: { store: Store; clock: Clock; events: EventSink; notifyDue: (dueAt: number) => void },
+    private readonly deps: { store: HistoryStore; clock: Clock; events: EventSink; notifyDue: (dueAt: number) => void },
   ) {}
 
   list(selection: DeadLetterSelection): Promise<Page<DeadLetter>> {

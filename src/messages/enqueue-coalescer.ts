@@ -11,7 +11,7 @@
  * per-statement costs, not rows, would bound throughput.
  */
 import type { NewMessage } from '../core/message.js';
-import type { EnqueueResult, Handoff, Store } from '../store/port.js';
+import type { EnqueueResult, Handoff, MessageStore } from '../store/port.js';
 
 interface Waiting {
   messages: NewMessage[];
@@ -28,7 +28,7 @@ export class EnqueueCoalescer {
   private flushing = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<MessageStore, 'enqueue'>,
     /** Asked once per commit, so the hand-off reflects delivery's room at that moment. */
     private readonly handoff: () => Handoff | undefined = () => undefined,
   ) {}

@@ -14,7 +14,7 @@ import type { Limits } from '../core/config.js';
 import { CourierError } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
 import type { ClaimedMessage, LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
-import type { CancelSelection, EnqueueResult, EventQuery, Handoff, Page, Store } from '../store/port.js';
+import type { CancelSelection, EnqueueResult, EventQuery, Handoff, HistoryStore, MessageStore, Page, UrlGroupStore } from '../store/port.js';
 import { EnqueueCoalescer } from './enqueue-coalescer.js';
 
 /** Where a publish goes: one URL, or every endpoint of a URL group (spec §2.2). */
@@ -46,7 +46,7 @@ export interface ScheduleOrigin {
 }
 
 export interface MessageServiceDeps {
-  store: Store;
+  store: Pick<MessageStore, 'enqueue' | 'getMessage' | 'cancel'> & Pick<HistoryStore, 'listEvents'> & Pick<UrlGroupStore, 'getUrlGroup'>;
   clock: Clock;
   events: EventSink;
   limits: Limits;

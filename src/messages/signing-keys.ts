@@ -5,7 +5,7 @@
  */
 import type { Config } from '../core/config.js';
 import { newSigningKey, newToken } from '../core/ids.js';
-import type { Credentials, SigningKeys, Store } from '../store/port.js';
+import type { CredentialStore, Credentials, SigningKeys } from '../store/port.js';
 
 export class KeyRing {
   private keys: SigningKeys;
@@ -13,7 +13,7 @@ export class KeyRing {
   readonly configured: { token: boolean; signingKeys: boolean };
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: CredentialStore,
     readonly token: string,
     keys: SigningKeys,
     configured: { token: boolean; signingKeys: boolean },
@@ -23,7 +23,7 @@ export class KeyRing {
     this.configured = configured;
   }
 
-  static async open(store: Store, config: Config): Promise<KeyRing> {
+  static async open(store: CredentialStore, config: Config): Promise<KeyRing> {
     const proposed: Credentials = {
       token: config.token ?? newToken(),
       currentSigningKey: config.currentSigningKey ?? newSigningKey(),

@@ -2,10 +2,10 @@
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
 import type { QueueRecord, QueueSettings } from '../core/queue.js';
-import type { Store } from '../store/port.js';
+import type { QueueStore } from '../store/port.js';
 
 export class QueueService {
-  constructor(private readonly deps: { store: Store; clock: Clock; notifyDue: (dueAt: number) => void }) {}
+  constructor(private readonly deps: { store: QueueStore; clock: Clock; notifyDue: (dueAt: number) => void }) {}
 
   async upsert(settings: QueueSettings): Promise<void> {
     await this.deps.store.upsertQueue(settings, this.deps.clock.now());

@@ -12,7 +12,7 @@ import { newScheduleId } from '../core/ids.js';
 import type { NewMessage } from '../core/message.js';
 import type { ScheduleRecord, ScheduleRun, ScheduleTemplate } from '../core/schedule.js';
 import type { MessageService, Published, PublishRequest } from '../messages/message-service.js';
-import type { EnqueueResult, ScheduleFiring, Store } from '../store/port.js';
+import type { EnqueueResult, ScheduleFiring, ScheduleStore, UrlGroupStore } from '../store/port.js';
 import { parseCron } from './cron.js';
 
 /** Run statistics look at this many of the latest runs. */
@@ -44,7 +44,7 @@ export interface SaveScheduleRequest {
 export class ScheduleService {
   constructor(
     private readonly deps: {
-      store: Store;
+      store: ScheduleStore & Pick<UrlGroupStore, 'getUrlGroup'>;
       clock: Clock;
       events: EventSink;
       messages: MessageService;

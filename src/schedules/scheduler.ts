@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { ScheduleRecord } from '../core/schedule.js';
-import type { Store } from '../store/port.js';
+import type { ScheduleStore } from '../store/port.js';
 
 /** Ticks fired per store round trip; between batches the event loop serves requests and deliveries. */
 const BATCH = 100;
@@ -22,7 +22,7 @@ export class Scheduler {
 
   constructor(
     private readonly deps: {
-      store: Store;
+      store: Pick<ScheduleStore, 'dueSchedules' | 'nextScheduleAt'>;
       clock: Clock;
       logger: Logger;
       /** Fires due ticks; returns how many fired. */

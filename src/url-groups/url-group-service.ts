@@ -2,10 +2,10 @@
 import type { Clock } from '../core/clock.js';
 import { CourierError } from '../core/errors.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../core/url-group.js';
-import type { Store } from '../store/port.js';
+import type { ScheduleStore, UrlGroupStore } from '../store/port.js';
 
 export class UrlGroupService {
-  constructor(private readonly deps: { store: Store; clock: Clock }) {}
+  constructor(private readonly deps: { store: UrlGroupStore & Pick<ScheduleStore, 'schedulesTargeting'>; clock: Clock }) {}
 
   addEndpoints(group: string, endpoints: Endpoint[]): Promise<void> {
     return this.deps.store.addEndpoints(group, endpoints, this.deps.clock.now());
