@@ -1,22 +1,40 @@
-/** The host over real HTTP: streaming replies, closing with a stream open, and a client that goes away. */
+/**
+ * The host over real HTTP: streaming replies, closing with a stream open, a
+ * client that goes away, and what Node's parser would answer on its own (no
+ * Host, an unknown Expect, CONNECT), which must be our JSON too.
+ */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { Readable } from 'node:stream';
+import { connect } from 'node:net';
+import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import { errorCode, exchange, parseResponses } from '../../test/helpers/raw-http.js';
 import { createHost, type Host } from './host.js';
 import type { Reply, RequestContext, Route } from './http.js';
 
-const logger = pino({ level: 'silent' });
+const silent = pino({ level: 'silent' });
 
-async function startHost(routes: Route[]): Promise<{ host: Host; url: string }> {
+async function startHost(routes: Route[], logger: Logger = silent): Promise<{ host: Host; url: string; port: number }> {
   const host = createHost({ routes, token: 'secret', tokenName: 'TOKEN', logger, now: () => Date.now() });
   const port = await host.listen(0, '127.0.0.1');
-  return { host, url: `http://127.0.0.1:${port}` };
+  return { host, url: `http://127.0.0.1:${port}`, port };
 }
 
-const route = (path: string, handler: (ctx: RequestContext) => Promise<Reply>): Route => ({
-  methods: ['GET'],
+/** A debug-level logger whose lines are kept, parsed, in `lines`. */
+function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+const route = (path: string, handler: (ctx: RequestContext) => Promise<Reply>, methods: readonly string[] = ['GET']): Route => ({
+  methods,
   pattern: new RegExp(`^${path}$`),
   auth: false,
   handler,
@@ -150,6 +168,133 @@ describe('host: streaming replies', () => {
     answer.open();
     assert.equal(await (await pending).text(), 'done');
     await closed;
+  });
+});
+
+describe('host: answers Node would give on its own are our JSON', () => {
+  const hello = route('/hello', async () => ({ status: 200, text: 'hello' }));
+
+  it('an HTTP/1.1 request without Host is 400 MALFORMED_REQUEST, and the connection closes', async () => {
+    const { host, port } = await startHost([hello]);
+    try {
+      const [answer, ...more] = parseResponses(await exchange(port, 'GET /hello HTTP/1.1\r\n\r\n'));
+      assert.equal(answer?.status, 400);
+      assert.equal(errorCode(answer), 'MALFORMED_REQUEST');
+      assert.match(JSON.parse(answer.body).error, /Host/);
+      assert.deepEqual(more, []);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('HTTP/1.0 needs no Host', async () => {
+    const { host, port } = await startHost([hello]);
+    try {
+      const [answer] = parseResponses(await exchange(port, 'GET /hello HTTP/1.0\r\n\r\n'));
+      assert.equal(answer?.status, 200);
+      assert.equal(answer.body, 'hello');
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('an Expect other than 100-continue is 417 EXPECTATION_FAILED, and the connection closes', async () => {
+    const { host, port } = await startHost([hello]);
+    try {
+      const [answer, ...more] = parseResponses(await exchange(port, 'GET /hello HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n'));
+      assert.equal(answer?.status, 417);
+      assert.equal(errorCode(answer), 'EXPECTATION_FAILED');
+      assert.deepEqual(more, []);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('Expect: 100-continue still works', async () => {
+    const echo = route('/echo', async (ctx) => ({ status: 200, text: (await ctx.body(1024)).toString() }), ['POST']);
+    const { host, port } = await startHost([echo]);
+    try {
+      const raw = await exchange(port, 'POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi');
+      const answers = parseResponses(raw);
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        [100, 200],
+      );
+      assert.equal(answers[1]?.body, 'hi');
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('CONNECT is 400 MALFORMED_REQUEST, and the connection closes', async () => {
+    const { host, port } = await startHost([hello]);
+    try {
+      const [answer, ...more] = parseResponses(await exchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'));
+      assert.equal(answer?.status, 400);
+      assert.equal(errorCode(answer), 'MALFORMED_REQUEST');
+      assert.match(JSON.parse(answer.body).error, /CONNECT/);
+      assert.deepEqual(more, []);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a complete request pipelined before garbage is answered first, then the 400', async () => {
+    const answer = gate();
+    const arrived = gate();
+    const slow = route('/slow', async () => {
+      arrived.open();
+      await answer.wait;
+      return { status: 200, json: { done: true } };
+    });
+    const { host, port } = await startHost([slow]);
+    try {
+      const raw = exchange(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nNOT A REQUEST\r\n\r\n');
+      // The parser has refused the garbage by now: the reply to /slow is still to come.
+      await arrived.wait;
+      answer.open();
+      const [first, second, ...more] = parseResponses(await raw);
+      assert.equal(first?.status, 200);
+      assert.deepEqual(JSON.parse(first.body), { done: true });
+      assert.equal(second?.status, 400);
+      assert.equal(errorCode(second), 'MALFORMED_REQUEST');
+      assert.deepEqual(more, []);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+describe('host: a client that aborts its request', () => {
+  it('is logged at debug with the reason, not as an error', async () => {
+    const { logger, lines } = capturingLogger();
+    const reading = gate();
+    const upload = route(
+      '/upload',
+      async (ctx) => {
+        const body = ctx.body(1024);
+        reading.open();
+        return { status: 200, text: String((await body).byteLength) };
+      },
+      ['POST'],
+    );
+    const { host, port } = await startHost([upload], logger);
+    try {
+      const socket = connect(port, '127.0.0.1', () => socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf'));
+      socket.on('error', () => undefined);
+      await reading.wait;
+      socket.destroy();
+      await eventually(() => lines.some((line) => line.level === 20 && typeof line.reason === 'string'));
+      const debug = lines.find((line) => line.level === 20 && typeof line.reason === 'string')!;
+      assert.match(String(debug.reason), /aborted|closed/);
+      assert.equal(debug.path, '/upload');
+      assert.deepEqual(
+        lines.filter((line) => Number(line.level) >= 50),
+        [],
+      );
+    } finally {
+      await host.close();
+    }
   });
 });
 
