@@ -89,6 +89,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       logger,
       now: () => clock.now(),
       errorShape: GATEWAY_ERRORS,
+      bodyTimeoutMs: config.bodyTimeoutMs,
       fallback: gatewayDelivery({ config, logger, clock, registry, balancer, forwarder }),
     });
     port = await host.listen(config.port, config.host);

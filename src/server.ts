@@ -162,7 +162,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     keys,
     health,
   };
-  const host = createApp(services, { token: keys.token, logger });
+  const host = createApp(services, { token: keys.token, logger, bodyTimeoutMs: config.http.bodyTimeoutMs });
   const port = await host.listen(config.port, config.host);
   balancer.start();
   dispatcher.start();

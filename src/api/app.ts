@@ -37,7 +37,7 @@ export function createRoutes(services: ApiServices): Route[] {
 }
 
 /** The Courier API on the one host (host.ts); the root listens and closes it. */
-export function createApp(services: ApiServices, options: { token: string; logger: Logger }): Host {
+export function createApp(services: ApiServices, options: { token: string; logger: Logger; bodyTimeoutMs?: number }): Host {
   return createHost({
     routes: createRoutes(services),
     token: options.token,
@@ -45,5 +45,6 @@ export function createApp(services: ApiServices, options: { token: string; logge
     now: () => services.clock.now(),
     tokenName: 'QSTASH_TOKEN',
     maxHeaderBytes: MAX_HEADER_BYTES,
+    ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
   });
 }

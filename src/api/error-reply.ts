@@ -36,13 +36,19 @@ export const GATEWAY_ERRORS: ErrorShape = {
   internalMessage: 'the gateway failed to handle the request',
 };
 
+/**
+ * Errors after which the connection is not reused: a body we refused is not
+ * read any further (closing is cheaper than draining it), and a request we
+ * could not make sense of leaves no trustworthy place where the next begins.
+ */
+const CLOSES_CONNECTION: ReadonlySet<ErrorCode> = new Set(['PAYLOAD_TOO_LARGE', 'MALFORMED_REQUEST', 'EXPECTATION_FAILED', 'REQUEST_TIMEOUT']);
+
 /** The reply for an error a handler threw; `undefined` when it is not ours (the caller logs it, then uses `internalError`). */
 export function courierErrorReply(error: unknown, shape: ErrorShape, now: number): Reply | undefined {
   if (!(error instanceof CourierError)) return undefined;
   const headers: Record<string, string> = {};
   if (error.options.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.options.retryAfterSeconds);
-  // A body we refused is not read any further; closing is cheaper than draining it.
-  if (error.status === 413) headers.Connection = 'close';
+  if (CLOSES_CONNECTION.has(error.code)) headers.Connection = 'close';
   return { status: error.status, json: shape.body(error, now), ...(Object.keys(headers).length > 0 ? { headers } : {}) };
 }
 

@@ -10,6 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { errorCode, exchange, parseResponses } from '../../test/helpers/raw-http.js';
+import { GATEWAY_ERRORS } from './error-reply.js';
 import { createHost, type Host } from './host.js';
 import type { Reply, RequestContext, Route } from './http.js';
 
@@ -259,6 +260,32 @@ describe('host: answers Node would give on its own are our JSON', () => {
       assert.equal(second?.status, 400);
       assert.equal(errorCode(second), 'MALFORMED_REQUEST');
       assert.deepEqual(more, []);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+describe("host: the gateway's error shape", () => {
+  it('the parser-level answers use it too', async () => {
+    const host = createHost({ routes: [], token: undefined, tokenName: 'TOKEN', logger: silent, now: () => 0, errorShape: GATEWAY_ERRORS });
+    const port = await host.listen(0, '127.0.0.1');
+    try {
+      for (const [request, status] of [
+        ['GET / HTTP/1.1\r\n\r\n', 400],
+        ['GET / HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n', 417],
+        ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 400],
+        ['NOT A REQUEST\r\n\r\n', 400],
+      ] as const) {
+        const [answer] = parseResponses(await exchange(port, request));
+        assert.equal(answer?.status, status, request);
+        assert.equal(answer.headers['content-type'], 'application/json');
+        const body = JSON.parse(answer.body) as Record<string, unknown>;
+        assert.equal(typeof body.error, 'string');
+        assert.equal(typeof body.message, 'string');
+        assert.equal(body.timestamp, new Date(0).toISOString());
+        assert.equal(body.code, undefined);
+      }
     } finally {
       await host.close();
     }

@@ -5,6 +5,16 @@
  * one mapping (error-reply.ts), answers Node's parser errors, listens, and
  * closes gracefully.
  *
+ * Every answer is ours, in the host's error shape: Node would otherwise
+ * answer a missing Host (400) or an unknown Expect (417) with an empty body,
+ * and CONNECT with nothing at all; those are handled here instead.
+ *
+ * Refusing a connection (`clientError`: bytes the parser rejects, a request
+ * that did not arrive within the body timeout): requests that arrived whole
+ * before the bad bytes are answered first, in order, and only then is the
+ * error written and the connection closed. HAZARD: a pipelined publish is
+ * already stored; a client that saw only the 400 would publish it again.
+ *
  * Closing: stop accepting, let whole replies in flight finish, end every
  * open stream (its signal aborts, so its producer lets go), then resolve.
  * A stream never holds `close()` open.
@@ -18,8 +28,18 @@ import { createTokenCheck } from './auth.js';
 import { clientErrorCode, COURIER_ERRORS, courierErrorReply, internalError, rawErrorResponse, type ErrorShape } from './error-reply.js';
 import { matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from './http.js';
 
-/** Long uploads and slow callers get five minutes before Node answers 408 itself. */
-const REQUEST_TIMEOUT_MS = 300_000;
+/** COURIER_BODY_TIMEOUT's default: a request (headers and body) that has not arrived whole by then is answered 408. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+/** Headers are a few KiB: a client that cannot send them in this long is stalling, not slow. */
+const HEADERS_TIMEOUT_MS = 20_000;
+/**
+ * Node checks its request timeouts on an interval (30 s by default, which
+ * would make a short timeout meaningless): a tenth of the timeout, so a 408 is
+ * at most ~10 % late, and at most once a second, so the sweep stays cheap.
+ */
+const timeoutCheckInterval = (timeoutMs: number) => Math.min(1_000, Math.max(10, Math.floor(timeoutMs / 10)));
+/** After our error and FIN, a client that keeps its half of the connection open is cut off. */
+const CLOSE_GRACE_MS = 5_000;
 
 export interface HostOptions {
   routes: readonly Route[];
@@ -35,6 +55,8 @@ export interface HostOptions {
   fallback?: (ctx: RequestContext) => Promise<Reply>;
   /** Node's default is 16 KiB. */
   maxHeaderBytes?: number;
+  /** How long a request may take to arrive whole (COURIER_BODY_TIMEOUT); default DEFAULT_BODY_TIMEOUT_MS. */
+  bodyTimeoutMs?: number;
 }
 
 export interface Host {
@@ -52,6 +74,13 @@ export function createHost(options: HostOptions): Host {
   const tokenMatches = options.token === undefined ? () => false : createTokenCheck(options.token);
   /** Responses being streamed, each with the controller that ends it. */
   const streaming = new Map<ServerResponse, AbortController>();
+  /** Per connection: its responses not yet done, in arrival order (pipelined requests queue behind the first). */
+  const unanswered = new WeakMap<Socket, Set<ServerResponse>>();
+  /**
+   * Connections being refused, with why (for the log): the error is written
+   * once, and a handler left reading a body on one is not an error.
+   */
+  const refusals = new WeakMap<Socket, string>();
 
   function context(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, params: Record<string, string>, authenticated: boolean): RequestContext {
     const target = req.url ?? '/';
@@ -72,6 +101,10 @@ export function createHost(options: HostOptions): Host {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<Reply> {
+    // RFC 9112 §3.2 (Node's requireHostHeader, turned off so that the answer is ours).
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      throw new CourierError('MALFORMED_REQUEST', 'malformed request: an HTTP/1.1 request must carry a Host header');
+    }
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
     const queryStart = target.indexOf('?');
@@ -102,10 +135,14 @@ export function createHost(options: HostOptions): Host {
 
   const listener: RequestListener = (req, res) => {
     const controller = new AbortController();
+    const pending = unanswered.get(req.socket) ?? new Set<ServerResponse>();
+    unanswered.set(req.socket, pending);
+    pending.add(res);
     // 'close' before the response finished: the client went away. Whatever it held lets go.
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new Error('the client closed the connection'));
       streaming.delete(res);
+      pending.delete(res);
     });
     // While closing, a connection that finishes its reply is not kept alive: close() would wait for it to time out.
     res.once('finish', () => {
@@ -117,6 +154,11 @@ export function createHost(options: HostOptions): Host {
         return reply.stream ? sendStream(res, reply, controller) : writeReply(res, reply);
       })
       .catch((error: unknown) => {
+        const gone = abandoned(req, res, error, controller.signal);
+        if (gone !== undefined) {
+          logger.debug({ method: req.method, path: req.url?.split('?')[0], reason: gone }, 'request abandoned');
+          return;
+        }
         let reply = courierErrorReply(error, shape, now());
         // An outage the client is told about (STORE_UNAVAILABLE) keeps the driver's own words for the operator.
         if (error instanceof CourierError && error.cause !== undefined) {
@@ -133,6 +175,59 @@ export function createHost(options: HostOptions): Host {
         writeReply(res, reply);
       });
   };
+
+  /**
+   * Why a failed request needs no answer and is no error: the client went
+   * away (closed the connection, or stopped sending its body) or the
+   * connection was refused (the refusal is its answer). Undefined otherwise,
+   * also for an error that is not the abort itself (a real failure is still
+   * reported, even when the client has left meanwhile).
+   */
+  function abandoned(req: IncomingMessage, res: ServerResponse, error: unknown, signal: AbortSignal): string | undefined {
+    if (res.writableFinished) return undefined;
+    const refusal = refusals.get(req.socket);
+    const isAbort =
+      error === signal.reason ||
+      (error instanceof Error && ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || error.name === 'AbortError'));
+    if (!isAbort) return undefined;
+    if (refusal !== undefined) return refusal;
+    if (!req.socket.destroyed && !res.destroyed) return undefined;
+    return req.complete ? 'the client closed the connection before the reply' : 'the client aborted the request body';
+  }
+
+  /**
+   * Answers `problem` on a connection Node will parse no more of, then closes
+   * it: after the replies to the requests that arrived whole before it (see
+   * the header). One still reading its body never completes: not waited for.
+   */
+  function refuse(socket: Socket, problem: CourierError, reason = `the connection was refused: ${problem.message}`): void {
+    if (refusals.has(socket)) return;
+    refusals.set(socket, reason);
+    const raw = rawErrorResponse(problem, shape, now());
+    const before = [...(unanswered.get(socket) ?? [])].filter((res) => res.req.complete && !res.writableFinished);
+    let left = before.length;
+    const send = () => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.setTimeout(CLOSE_GRACE_MS);
+      socket.once('timeout', () => socket.destroy());
+      socket.end(raw);
+    };
+    if (left === 0) return send();
+    for (const res of before) {
+      let counted = false;
+      const done = () => {
+        if (counted) return;
+        counted = true;
+        if (--left === 0) send();
+      };
+      // Node's own 'finish' handler (added before ours) has handed the socket on by now: ours is the next write.
+      res.once('finish', done);
+      res.once('close', done);
+    }
+  }
 
   async function sendStream(res: ServerResponse, reply: Reply, controller: AbortController): Promise<void> {
     const source = reply.stream!;
@@ -175,14 +270,49 @@ export function createHost(options: HostOptions): Host {
     iterator.return?.().catch((error: unknown) => logger.warn({ err: error }, 'a reply stream failed while closing'));
   }
 
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const server = createServer(
-    { requestTimeout: REQUEST_TIMEOUT_MS, ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }) },
+    {
+      requestTimeout: bodyTimeoutMs,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, bodyTimeoutMs),
+      connectionsCheckingInterval: timeoutCheckInterval(bodyTimeoutMs),
+      requireHostHeader: false,
+      ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }),
+    },
     listener,
   );
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const problem = new CourierError(clientErrorCode(error.code), `malformed request: ${error.code ?? error.message}`);
-    socket.end(rawErrorResponse(problem, shape, now()));
+    const code = clientErrorCode(error.code);
+    // The client stopped mid-request (a FIN before the body's end, or a reset); after a FIN it may still read our answer.
+    if (error.code === 'HPE_INVALID_EOF_STATE' || error.code === 'ECONNRESET') {
+      const problem = new CourierError(code, 'malformed request: the connection ended before the request did');
+      if (socket.writable) refuse(socket, problem, 'the client aborted the request body');
+      else {
+        if (!refusals.has(socket)) refusals.set(socket, 'the client aborted the request body');
+        socket.destroy();
+      }
+      return;
+    }
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    refuse(
+      socket,
+      code === 'REQUEST_TIMEOUT'
+        ? new CourierError(code, `the request did not arrive whole within ${bodyTimeoutMs} ms (COURIER_BODY_TIMEOUT)`)
+        : new CourierError(code, `malformed request: ${error.code ?? error.message}`),
+    );
+  });
+  // Any Expect but 100-continue (which Node answers and then emits 'request').
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const problem = new CourierError('EXPECTATION_FAILED', `Expect: ${req.headers.expect ?? ''} is not supported (only 100-continue is)`);
+    writeReply(res, courierErrorReply(problem, shape, now())!);
+  });
+  // Courier is no proxy; without this listener Node would drop the connection without a word.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    socket.on('error', (error) => logger.debug({ err: error }, 'a refused CONNECT connection failed'));
+    refuse(socket, new CourierError('MALFORMED_REQUEST', `malformed request: CONNECT ${req.url ?? ''} is not supported (this is not a proxy)`));
   });
 
   let closing: Promise<void> | undefined;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseStoreLocation } from './config.js';
+import { loadConfig, parseStoreLocation } from './config.js';
 
 describe('COURIER_STORE', () => {
   it('defaults to the embedded SQLite file in the data dir', () => {
@@ -22,5 +22,17 @@ describe('COURIER_STORE', () => {
     for (const value of ['mysql://db/x', 'not a url', 'postgres://db/x?schema=Drop;Table', 'redis://c?prefix=a b']) {
       assert.throws(() => parseStoreLocation(value, '/d', 'normal'), /COURIER_STORE/, value);
     }
+  });
+});
+
+describe('COURIER_BODY_TIMEOUT', () => {
+  it('defaults to 30 s and reads durations like the other settings', () => {
+    assert.equal(loadConfig({}).http.bodyTimeoutMs, 30_000);
+    assert.equal(loadConfig({ COURIER_BODY_TIMEOUT: '0.3s' }).http.bodyTimeoutMs, 300);
+    assert.equal(loadConfig({ COURIER_BODY_TIMEOUT: '2m' }).http.bodyTimeoutMs, 120_000);
+  });
+
+  it('rejects zero and junk, naming the setting', () => {
+    for (const value of ['0', '10 parsecs']) assert.throws(() => loadConfig({ COURIER_BODY_TIMEOUT: value }), /COURIER_BODY_TIMEOUT/, value);
   });
 });

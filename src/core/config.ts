@@ -48,6 +48,8 @@ const ENV_SCHEMA = z.object({
   COURIER_MAX_IN_FLIGHT: integer(1000, 1, 100_000),
   COURIER_CONNECTIONS_PER_ORIGIN: integer(256, 1, 10_000),
   COURIER_MAX_RESPONSE_BYTES: integer(1024 * 1024, 0, 100 * 1024 * 1024),
+  /** How long a request (headers and body) may take to arrive whole; then 408 and the connection is closed. */
+  COURIER_BODY_TIMEOUT: duration('30s').refine((ms) => ms > 0, 'must be more than 0'),
   COURIER_LEASE: duration('60s'),
   COURIER_DEDUP_WINDOW: duration('10m'),
   COURIER_LOG_RETENTION: duration('7d'),
@@ -127,6 +129,7 @@ export interface Config {
     leaseMs: number;
   };
   retention: { logsMs: number; deadLettersMs: number };
+  http: { bodyTimeoutMs: number };
   gateway: { heartbeatIntervalMs: number; staleAfterMs: number; registryRefreshMs: number };
   store: StoreLocation;
 }
@@ -174,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.COURIER_LEASE,
     },
     retention: { logsMs: e.COURIER_LOG_RETENTION, deadLettersMs: e.COURIER_DLQ_RETENTION },
+    http: { bodyTimeoutMs: e.COURIER_BODY_TIMEOUT },
     gateway: {
       heartbeatIntervalMs: e.COURIER_HEARTBEAT_INTERVAL,
       staleAfterMs: e.COURIER_INSTANCE_STALE_AFTER,

@@ -31,6 +31,8 @@ export interface GatewayConfig {
   routePrefixes: readonly string[];
   maxBodyBytes: number;
   forwardTimeoutMs: number;
+  /** COURIER_BODY_TIMEOUT, as Courier reads it: how long a delivery may take to arrive whole. */
+  bodyTimeoutMs: number;
   /** Credential for the instance endpoints; undefined: only a group's registration secret works. */
   token: string | undefined;
   registry: { heartbeatIntervalMs: number; staleAfterMs: number; refreshMs: number };
@@ -87,6 +89,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     routePrefixes: parseRoutePrefixes(e.GATEWAY_ROUTES),
     maxBodyBytes: base.limits.maxBodyBytes,
     forwardTimeoutMs: e.GATEWAY_FORWARD_TIMEOUT,
+    bodyTimeoutMs: base.http.bodyTimeoutMs,
     token: base.token,
     registry: {
       heartbeatIntervalMs: base.gateway.heartbeatIntervalMs,
