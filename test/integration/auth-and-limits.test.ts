@@ -158,6 +158,17 @@ describe('authentication', () => {
     }
   });
 
+  it('accepts the Bearer scheme in any case, as RFC 9110 says auth schemes are', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const res = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: `${scheme} ${courier.token}` } });
+      assert.equal(res.status, 200, `${scheme}: ${await res.clone().text()}`);
+      assert.deepEqual(await res.json(), keysAtStart);
+    }
+    const wrong = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: 'bearer not-the-token' } });
+    assert.equal(wrong.status, 401);
+    await wrong.arrayBuffer();
+  });
+
   it('refuses a wrong ?qstash_token= with a 401', async () => {
     const res = await fetch(`${courier.url}/v2/publish/${destination.url('/wrong')}?qstash_token=nope`, { method: 'POST', body: 'x' });
     await expectJsonError(res, 401);
