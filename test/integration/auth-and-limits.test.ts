@@ -437,3 +437,34 @@ describe('credentials generated on the first start', () => {
     });
   }
 });
+
+describe('an operator token with generated signing keys', () => {
+  const OPERATOR_TOKEN = 'tok_OperatorCanary_0123456789abcdef';
+  let dataDir: string;
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'courier-operator-token-'));
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('prints and writes to courier.env the generated signing keys, never the operator’s token', async () => {
+    const courier = await spawnCourier(dataDir, { QSTASH_TOKEN: OPERATOR_TOKEN });
+    let output: string;
+    try {
+      const keys = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+      assert.equal(keys.status, 200);
+      const { current, next } = (await keys.json()) as { current: string; next: string };
+      output = courier.output();
+      assert.ok(output.includes(`QSTASH_CURRENT_SIGNING_KEY=${current}\n`), output);
+      assert.ok(output.includes(`QSTASH_NEXT_SIGNING_KEY=${next}\n`), output);
+      const written = readFileSync(join(dataDir, 'courier.env'), 'utf8');
+      assert.ok(written.includes(`QSTASH_CURRENT_SIGNING_KEY=${current}\n`), written);
+      assert.ok(written.includes(`QSTASH_NEXT_SIGNING_KEY=${next}\n`), written);
+      assert.ok(written.includes(`QSTASH_URL=http://localhost:${courier.port}\n`), written);
+      assert.ok(!written.includes(OPERATOR_TOKEN), `courier.env holds the operator's token:\n${written}`);
+    } finally {
+      await courier.stop();
+    }
+    assert.ok(!courier.output().includes(OPERATOR_TOKEN), `the operator's token was printed:\n${courier.output()}`);
+    assert.ok(!/^QSTASH_TOKEN=/m.test(output), output);
+  });
+});
