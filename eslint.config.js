@@ -35,7 +35,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/{delivery,messages,queues,schedules,url-groups,flow-control,gateway,streams,quotas,consumers}/**/*.ts'],
+    files: ['src/{delivery,messages,queues,schedules,url-groups,flow-control,gateway,health,streams,quotas,consumers}/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [

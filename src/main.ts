@@ -16,14 +16,20 @@ import { loadGatewayConfig } from './gateway/gateway-config.js';
 import { startGateway } from './gateway-server.js';
 import { startCourier, type CourierServer } from './server.js';
 
+/**
+ * The lines an app needs: the URL and the credentials Courier holds itself.
+ * A value the operator configured is never printed or written (they have
+ * it); a comment says where it comes from instead.
+ */
 function envLines(config: Config, server: CourierServer): string {
   const url = config.publicUrl ?? `http://localhost:${server.port}`;
-  const keys = server.keys.signingKeys();
+  const own = server.keys.ownCredentials();
+  const line = (name: string, value: string | undefined) => (value === undefined ? `# ${name}: as set in Courier's environment` : `${name}=${value}`);
   return [
     `QSTASH_URL=${url}`,
-    `QSTASH_TOKEN=${server.keys.token}`,
-    `QSTASH_CURRENT_SIGNING_KEY=${keys.current}`,
-    `QSTASH_NEXT_SIGNING_KEY=${keys.next}`,
+    line('QSTASH_TOKEN', own.token),
+    line('QSTASH_CURRENT_SIGNING_KEY', own.currentSigningKey),
+    line('QSTASH_NEXT_SIGNING_KEY', own.nextSigningKey),
   ].join('\n');
 }
 

@@ -6,7 +6,8 @@
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
-import type { ApiServices, HealthReport } from './api/services.js';
+import type { ApiServices } from './api/services.js';
+import { HealthService } from './health/health-service.js';
 import { systemClock, type Clock } from './core/clock.js';
 import type { Config } from './core/config.js';
 import { createEventBus, type EventBus } from './core/events.js';
@@ -91,34 +92,13 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     router: createGroupRouter(balancer),
   });
   const notifyDue = (dueAt: number) => dispatcher.wake(dueAt);
-  const startedAt = Date.now();
 
-  const health = {
-    async ready() {
-      try {
-        await store.ping();
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async report(): Promise<HealthReport> {
-      const report: HealthReport = {
-        status: 'ok',
-        version: VERSION,
-        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        store: { kind: store.constructor.name, reachable: true },
-        inFlight: dispatcher.inFlightCount,
-      };
-      try {
-        report.backlog = await store.stats();
-      } catch (error) {
-        report.status = 'degraded';
-        report.store = { ...report.store, reachable: false, error: error instanceof Error ? error.message : String(error) };
-      }
-      return report;
-    },
-  };
+  const health = new HealthService({
+    store,
+    storeKind: store.constructor.name,
+    version: VERSION,
+    inFlight: () => dispatcher.inFlightCount,
+  });
 
   const messages = new MessageService({
     store,
@@ -160,7 +140,11 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     instanceGroupDefaults: groupDefaults,
     workKeys: new WorkKeys({ store, clock }),
     keys,
-    health,
+    health: {
+      ready: () => health.ready(),
+      report: () => health.report(),
+      detailedPublic: config.health.detailedPublic,
+    },
   };
   const host = createApp(services, { token: keys.token, logger, bodyTimeoutMs: config.http.bodyTimeoutMs });
   const port = await host.listen(config.port, config.host);
@@ -190,6 +174,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
         await host.close();
         await dispatcher.stop();
         await client.close();
+        await health.close();
         await store.close();
       })();
       return closing;

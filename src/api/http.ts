@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { CourierError, invalid } from '../core/errors.js';
 import { checkName } from './destination.js';
+import { parseJsonBody } from './json.js';
 
 export interface Reply {
   status: number;
@@ -82,13 +83,7 @@ const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 /** Reads a JSON body and checks it against `schema`; the first problem is a 400 naming its path. */
 export async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const raw = await ctx.body(MAX_JSON_BODY_BYTES);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw invalid('body', 'must be valid JSON');
-  }
+  const parsed = parseJsonBody(await ctx.body(MAX_JSON_BODY_BYTES));
   const result = schema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0]!;

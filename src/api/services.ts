@@ -11,15 +11,9 @@ import type { UrlGroupService } from '../url-groups/url-group-service.js';
 import type { InstanceGroupSettings } from '../core/instance.js';
 import type { InstanceService } from '../gateway/instance-service.js';
 import type { WorkKeyClaims } from '../gateway/work-keys.js';
+import type { HealthReport } from '../health/health-service.js';
 
-export interface HealthReport {
-  status: 'ok' | 'degraded';
-  version: string;
-  uptimeSeconds: number;
-  store: { kind: string; reachable: boolean; error?: string };
-  backlog?: { pending: number; active: number; deadLetters: number };
-  inFlight: number;
-}
+export type { HealthReport } from '../health/health-service.js';
 
 export interface ApiServices {
   clock: Clock;
@@ -36,5 +30,5 @@ export interface ApiServices {
   /** Claims an instance group's workers de-duplicate with. */
   workKeys: WorkKeyClaims;
   keys: KeyRing;
-  health: { ready(): Promise<boolean>; report(): Promise<HealthReport> };
+  health: { ready(): Promise<boolean>; report(): Promise<HealthReport>; readonly detailedPublic: boolean };
 }

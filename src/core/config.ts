@@ -60,6 +60,8 @@ const ENV_SCHEMA = z.object({
   /** How often a node re-reads the instance registry, to see heartbeats and health changes made through other nodes. */
   COURIER_REGISTRY_REFRESH: duration('1s'),
   COURIER_SQLITE_SYNCHRONOUS: z.enum(['normal', 'full']).default('normal'),
+  /** /health/detailed without the token (it shows backlog figures, never secrets). */
+  COURIER_HEALTH_DETAILED_PUBLIC: z.enum(['true', 'false']).default('false'),
 });
 
 export interface Limits {
@@ -131,6 +133,7 @@ export interface Config {
   retention: { logsMs: number; deadLettersMs: number };
   http: { bodyTimeoutMs: number };
   gateway: { heartbeatIntervalMs: number; staleAfterMs: number; registryRefreshMs: number };
+  health: { detailedPublic: boolean };
   store: StoreLocation;
 }
 
@@ -183,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       staleAfterMs: e.COURIER_INSTANCE_STALE_AFTER,
       registryRefreshMs: e.COURIER_REGISTRY_REFRESH,
     },
+    health: { detailedPublic: e.COURIER_HEALTH_DETAILED_PUBLIC === 'true' },
     store: parseStoreLocation(e.COURIER_STORE, e.COURIER_DATA_DIR, e.COURIER_SQLITE_SYNCHRONOUS),
   };
 }

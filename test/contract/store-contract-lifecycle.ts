@@ -2,8 +2,8 @@
  * The message lifecycle, as data (core/lifecycle.ts MESSAGE_TRANSITIONS), run
  * on a store: for every row, a fresh store is driven into the row's `from`
  * state, the row's verb is applied, and the case checks the state reached
- * (getMessage) and that exactly the row's log events were appended, in
- * order, at the verb's time.
+ * (getMessage), that exactly the row's log events were appended, in
+ * order, at the verb's time, and that stats() counts the message where it is.
  *
  * Each row needs a driver below; a row without one fails the suite, so the
  * table and what the stores do cannot drift apart. The FAILED event's detail
@@ -180,6 +180,10 @@ export function runLifecycleContract(name: string, makeStore: () => Promise<Stor
         assert.deepEqual(appended.map((e) => e.state), [...transition.events], 'exactly these events, in order');
         assert.deepEqual(appended.map((e) => e.time), transition.events.map(() => at), 'at the time the verb was given');
         assert.equal((await store.getMessage(arranged.spec.messageId))?.state, RECORD_STATE[transition.to], `reaches ${transition.to}`);
+        // The backlog counts follow every transition (SQLite keeps them in a table, Redis in a hash).
+        const { pending, active } = await store.stats();
+        const expected = RECORD_STATE[transition.to];
+        assert.deepEqual({ pending, active }, { pending: expected === 'pending' ? 1 : 0, active: expected === 'active' ? 1 : 0 }, 'stats() after the transition');
       });
     }
   });

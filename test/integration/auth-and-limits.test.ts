@@ -158,17 +158,29 @@ describe('authentication', () => {
     }
   });
 
+  it('accepts the Bearer scheme in any case, as RFC 9110 says auth schemes are', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const res = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: `${scheme} ${courier.token}` } });
+      assert.equal(res.status, 200, `${scheme}: ${await res.clone().text()}`);
+      assert.deepEqual(await res.json(), keysAtStart);
+    }
+    const wrong = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: 'bearer not-the-token' } });
+    assert.equal(wrong.status, 401);
+    await wrong.arrayBuffer();
+  });
+
   it('refuses a wrong ?qstash_token= with a 401', async () => {
     const res = await fetch(`${courier.url}/v2/publish/${destination.url('/wrong')}?qstash_token=nope`, { method: 'POST', body: 'x' });
     await expectJsonError(res, 401);
   });
 
-  it('serves the health probes without a token', async () => {
-    for (const path of ['/health', '/health/live', '/health/ready', '/health/detailed']) {
+  it('serves the plain health probes without a token, and /health/detailed only with it', async () => {
+    for (const path of ['/health', '/health/live', '/health/ready']) {
       const res = await fetch(`${courier.url}${path}`);
       assert.equal(res.status, 200, path);
       await res.arrayBuffer();
     }
+    await expectJsonError(await fetch(`${courier.url}/health/detailed`), 401);
   });
 });
 
@@ -425,4 +437,35 @@ describe('credentials generated on the first start', () => {
       }
     });
   }
+});
+
+describe('an operator token with generated signing keys', () => {
+  const OPERATOR_TOKEN = 'tok_OperatorCanary_0123456789abcdef';
+  let dataDir: string;
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'courier-operator-token-'));
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('prints and writes to courier.env the generated signing keys, never the operator’s token', async () => {
+    const courier = await spawnCourier(dataDir, { QSTASH_TOKEN: OPERATOR_TOKEN });
+    let output: string;
+    try {
+      const keys = await fetch(`${courier.url}/v2/keys`, { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+      assert.equal(keys.status, 200);
+      const { current, next } = (await keys.json()) as { current: string; next: string };
+      output = courier.output();
+      assert.ok(output.includes(`QSTASH_CURRENT_SIGNING_KEY=${current}\n`), output);
+      assert.ok(output.includes(`QSTASH_NEXT_SIGNING_KEY=${next}\n`), output);
+      const written = readFileSync(join(dataDir, 'courier.env'), 'utf8');
+      assert.ok(written.includes(`QSTASH_CURRENT_SIGNING_KEY=${current}\n`), written);
+      assert.ok(written.includes(`QSTASH_NEXT_SIGNING_KEY=${next}\n`), written);
+      assert.ok(written.includes(`QSTASH_URL=http://localhost:${courier.port}\n`), written);
+      assert.ok(!written.includes(OPERATOR_TOKEN), `courier.env holds the operator's token:\n${written}`);
+    } finally {
+      await courier.stop();
+    }
+    assert.ok(!courier.output().includes(OPERATOR_TOKEN), `the operator's token was printed:\n${courier.output()}`);
+    assert.ok(!/^QSTASH_TOKEN=/m.test(output), output);
+  });
 });

@@ -271,7 +271,7 @@ describe('bad input', () => {
 
   /** What a rejected request must leave untouched: the log, the backlog and the DLQ. */
   async function snapshot(): Promise<{ events: number; backlog: unknown }> {
-    const res = await fetch(`${courier.url}/health/detailed`);
+    const res = await courier.api('/health/detailed');
     const { backlog } = (await res.json()) as { backlog: unknown };
     return { events: await eventCount(), backlog };
   }

@@ -172,7 +172,7 @@ function recorded(destination: Destination): Recorded[] {
 
 async function waitForBacklogToDrain(url: string): Promise<void> {
   await eventually(async () => {
-    const res = await fetch(`${url}/health/detailed`);
+    const res = await fetch(`${url}/health/detailed`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const report = (await res.json()) as { backlog?: { pending: number; active: number } };
     return report.backlog && report.backlog.pending === 0 && report.backlog.active === 0 ? true : undefined;
   }, 30_000, 'the backlog to drain after the restart');

@@ -1,10 +1,14 @@
 /**
- * Health probes: plain answers for load balancers, and a detailed report whose
- * backlog figures follow the real store (messages waiting, in flight, dead).
+ * Health probes: plain answers for load balancers (open), and a detailed
+ * report (the token, unless COURIER_HEALTH_DETAILED_PUBLIC=true) whose
+ * backlog figures follow the real store (messages waiting, in flight, dead)
+ * within a bounded refresh: they come from a snapshot taken at most once a
+ * second, off the request path.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/core/config.js';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
 import { eventually, startDestination, type Destination } from '../helpers/destination.js';
 
@@ -33,11 +37,11 @@ describe('health probes', () => {
     await courier.stop();
   });
 
-  /** Health probes are unauthenticated: plain fetch, no Authorization header. */
+  /** The plain probes are unauthenticated: plain fetch, no Authorization header. */
   const probe = (path: string, init?: RequestInit) => fetch(`${courier.url}${path}`, init);
 
   async function detailed(): Promise<DetailedReport> {
-    const res = await probe('/health/detailed');
+    const res = await courier.api('/health/detailed');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     return (await res.json()) as DetailedReport;
@@ -66,6 +70,26 @@ describe('health probes', () => {
     assert.equal(typeof body, 'object');
   });
 
+  it('/health/detailed needs the token: 401 JSON without it or with a wrong one, 200 with it', async () => {
+    for (const headers of [{}, { Authorization: 'Bearer not-the-token' }] as Record<string, string>[]) {
+      const res = await probe('/health/detailed', { headers });
+      const text = await res.text();
+      assert.equal(res.status, 401, text);
+      assert.equal((JSON.parse(text) as { code: string }).code, 'UNAUTHORIZED');
+    }
+    const res = await courier.api('/health/detailed');
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  });
+
+  it('/health/live and /health/ready stay open', async () => {
+    for (const path of ['/health/live', '/health/ready']) {
+      const res = await probe(path);
+      assert.equal(res.status, 200, path);
+      await res.arrayBuffer();
+    }
+  });
+
   it('/health/detailed reports version, uptime, store, an empty backlog and nothing in flight at start', async () => {
     const report = await detailed();
     assert.equal(report.version, VERSION);
@@ -88,7 +112,10 @@ describe('health probes', () => {
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
-    const report = await detailed();
+    const report = await eventually(async () => {
+      const latest = await detailed();
+      return latest.backlog.pending === 3 ? latest : undefined;
+    }, 5_000, 'three pending messages in the report');
     assert.deepEqual(report.backlog, { pending: 3, active: 0, deadLetters: 0 });
     assert.equal(report.inFlight, 0);
   });
@@ -96,17 +123,21 @@ describe('health probes', () => {
   it('/health/detailed counts an attempt in flight as active, and then the dead letter it becomes', async () => {
     const res = await courier.api(`/v2/publish/${destination.url('/hang')}`, {
       method: 'POST',
-      headers: { 'Upstash-Retries': '0', 'Upstash-Timeout': '1s' },
+      // Long enough to outlast one refresh of the report's snapshot (at most a second behind).
+      headers: { 'Upstash-Retries': '0', 'Upstash-Timeout': '3s' },
       body: 'hangs',
     });
     assert.equal(res.status, 200);
     await res.arrayBuffer();
     await destination.waitFor(1);
-    const during = await detailed();
+    const during = await eventually(async () => {
+      const latest = await detailed();
+      return latest.backlog.active === 1 && latest.inFlight === 1 ? latest : undefined;
+    }, 5_000, 'the attempt in flight in the report');
     assert.deepEqual(during.backlog, { pending: 3, active: 1, deadLetters: 0 });
     assert.equal(during.inFlight, 1);
 
-    // The 1 s timeout fails the only attempt; with no retries left, it is dead-lettered. On a networked
+    // The 3 s timeout fails the only attempt; with no retries left, it is dead-lettered. On a networked
     // store the settle's commit is visible a moment before delivery counts the attempt as finished.
     const afterwards = await eventually(async () => {
       const report = await detailed();
@@ -117,10 +148,31 @@ describe('health probes', () => {
   });
 
   it('/health/detailed shows no credentials', async () => {
-    const text = await (await probe('/health/detailed')).text();
+    const text = await (await courier.api('/health/detailed')).text();
     const keys = courier.server.keys.signingKeys();
     assert.ok(!text.includes(courier.token));
     assert.ok(!text.includes(keys.current));
     assert.ok(!text.includes(keys.next));
+  });
+});
+
+describe('health probes with COURIER_HEALTH_DETAILED_PUBLIC=true', () => {
+  let courier: TestCourier;
+  before(async () => {
+    courier = await startTestCourier({ COURIER_HEALTH_DETAILED_PUBLIC: 'true' });
+  });
+  after(async () => {
+    await courier.stop();
+  });
+
+  it('serves /health/detailed without the token', async () => {
+    const res = await fetch(`${courier.url}/health/detailed`);
+    assert.equal(res.status, 200);
+    const report = (await res.json()) as DetailedReport;
+    assert.deepEqual(report.backlog, { pending: 0, active: 0, deadLetters: 0 });
+  });
+
+  it('refuses a value that is not true or false at start', () => {
+    assert.throws(() => loadConfig({ COURIER_HEALTH_DETAILED_PUBLIC: 'yes' }), /COURIER_HEALTH_DETAILED_PUBLIC/);
   });
 });

@@ -702,7 +702,7 @@ function multiNodeSuite(store: SharedStore): void {
         // The store as a whole drains: nothing stays leased to the dead node, not even work it stored but never acknowledged.
         const survivor = nodes.find((node) => node !== victim)!;
         await eventually(async () => {
-          const report = (await (await fetch(`${survivor.courier.url}/health/detailed`)).json()) as { backlog?: { pending: number; active: number } };
+          const report = (await (await fetch(`${survivor.courier.url}/health/detailed`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { backlog?: { pending: number; active: number } };
           return report.backlog && report.backlog.pending === 0 && report.backlog.active === 0 ? true : undefined;
         }, 30_000, `the store's backlog (seen by node ${survivor.name}) to drain`);
 

@@ -3,6 +3,7 @@ import { invalid } from '../../core/errors.js';
 import type { DeadLetterSelection } from '../../core/queries.js';
 import type { RetryOverrides } from '../../messages/dead-letter-service.js';
 import { json, ok, pathParam, type RequestContext, type Route } from '../http.js';
+import { parseJsonBody } from '../json.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
 import { count, cursor, deadLetterFilter, FILTER_QUERY_KEYS, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderDeadLetter } from '../render.js';
@@ -38,12 +39,7 @@ async function bulkSelection(ctx: RequestContext): Promise<DeadLetterSelection> 
   if ([...ctx.query.keys()].some((key) => key !== 'qstash_token')) return selectionFrom(ctx.query);
   const body = await ctx.body(1024 * 1024);
   if (body.byteLength === 0) return selectionFrom(ctx.query);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw invalid('body', 'must be JSON, e.g. {"dlqIds": ["…"]}');
-  }
+  const parsed = parseJsonBody(body, 'must be JSON, e.g. {"dlqIds": ["…"]}');
   const ids = (parsed as { dlqIds?: unknown }).dlqIds;
   if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => typeof id === 'string')) {
     throw invalid('body.dlqIds', 'must be a non-empty array of DLQ ids');

@@ -2,6 +2,7 @@
 import { invalid } from '../../core/errors.js';
 import type { CancelSelection, EventQuery, MessageFilter } from '../../core/queries.js';
 import { json, pathParam, type RequestContext, type Route } from '../http.js';
+import { parseJsonBody } from '../json.js';
 import { count, cursor, FILTER_QUERY_KEYS, logState, messageFilter, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
 import { renderLogEvent, renderMessage } from '../render.js';
 import type { ApiServices } from '../services.js';
@@ -14,12 +15,7 @@ const MAX_LOG_COUNT = 1000;
 /** The legacy JSON body of SDK ≤ 2.9 and the Python/Go SDKs: `{"messageIds": [...]}` or body filters. */
 function legacyCancelBody(body: Buffer): CancelSelection {
   if (body.byteLength === 0) return { all: true };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw invalid('body', 'must be JSON, e.g. {"messageIds": ["msg_…"]}');
-  }
+  const parsed = parseJsonBody(body, 'must be JSON, e.g. {"messageIds": ["msg_…"]}');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('body', 'must be a JSON object');
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(parsed)) {

@@ -5,6 +5,7 @@ import type { Destination, PublishRequest, PublishResult, Published } from '../.
 import { GROUP_DESTINATION_PREFIX, parseGroupDestination } from '../../core/instance.js';
 import { checkName, MAX_URL_LENGTH, NAME, parseDestinationUrl } from '../destination.js';
 import { json, type RequestContext, type Route } from '../http.js';
+import { parseJsonBody } from '../json.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
 import type { ApiServices } from '../services.js';
 
@@ -127,12 +128,7 @@ export function publishRoutes(services: ApiServices): Route[] {
 
   async function batch(ctx: RequestContext) {
     const raw = await ctx.body(limits.maxBatchBytes);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw invalid('body', 'must be a JSON array of messages');
-    }
+    const parsed = parseJsonBody(raw, 'must be a JSON array of messages');
     if (!Array.isArray(parsed)) throw invalid('body', 'must be a JSON array of messages');
     if (parsed.length === 0) throw invalid('body', 'must contain at least one message');
     if (parsed.length > limits.maxBatchMessages) {

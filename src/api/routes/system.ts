@@ -16,6 +16,7 @@ export function systemRoutes(services: ApiServices): Route[] {
     { methods: ['GET'], pattern: /^\/v2\/keys\/?$/, auth: true, handler: async () => json(200, keys.signingKeys()) },
     { methods: ['POST'], pattern: /^\/v2\/keys\/rotate\/?$/, auth: true, handler: async () => json(200, await keys.rotate()) },
 
+    // None of the probes counts anything: live answers from memory, ready pings the store once.
     // Load balancers want a plain, cheap answer; it says the process serves HTTP, nothing more.
     { methods: ['GET', 'HEAD'], pattern: /^\/health\/?$/, auth: false, handler: async () => ({ status: 200, text: 'OK' }) },
     { methods: ['GET', 'HEAD'], pattern: /^\/health\/live\/?$/, auth: false, handler: async () => json(200, { status: 'live' }) },
@@ -28,8 +29,9 @@ export function systemRoutes(services: ApiServices): Route[] {
     {
       methods: ['GET'],
       pattern: /^\/health\/detailed\/?$/,
-      // Figures only, no secrets: probes and dashboards read it without the token.
-      auth: false,
+      // Figures only, no secrets, but they tell an outsider how busy this node is: the token unless
+      // COURIER_HEALTH_DETAILED_PUBLIC=true. Cheap either way (a snapshot, health/health-service.ts).
+      auth: !health.detailedPublic,
       handler: async () => {
         const report = await health.report();
         return json(report.status === 'ok' ? 200 : 503, report);
