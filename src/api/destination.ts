@@ -15,6 +15,8 @@
  * scheme and host, a default port, dot segments, percent-encoding of
  * characters such as non-ASCII, an empty query or a fragment, which are never
  * sent) is accepted, and the normalised form is what the publish answers.
+ * One exception to the parser's serialisation: a URL given without a path is
+ * kept without one (the parser would add `/`).
  */
 import { invalid } from '../core/errors.js';
 
@@ -54,6 +56,9 @@ export function parseDestinationUrl(raw: string, field: string): string {
   // Neither is sent on the wire; keeping them would sign a URL the receiver is never called on.
   parsed.hash = '';
   if (parsed.search === '') parsed.search = '';
+  // A bare origin stays bare (`https://example.com`, not `…com/`): it is still called at `/`, and
+  // receivers that verify with the URL they published to keep working.
+  if (/^([?#]|$)/.test(url.slice(authority[0].length))) return `${parsed.origin}${parsed.search}`;
   return parsed.href;
 }
 

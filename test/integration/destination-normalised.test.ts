@@ -71,6 +71,14 @@ describe('normalised destinations', () => {
     assert.equal(await verifies(arrival!, `${destination.origin}/empty-query`), true);
   });
 
+  it('a URL given without a path stays without one, and is called at /', async () => {
+    const given = `HTTP://127.0.0.1:${new URL(destination.origin).port}?root=1`;
+    const { url } = await publishRaw(given);
+    assert.equal(url, `${destination.origin}?root=1`);
+    const [arrival] = await waitForArrivals(destination, '/?root=1', 1);
+    assert.equal(await verifies(arrival!, `${destination.origin}?root=1`), true);
+  });
+
   it('batch: the item answers and is delivered and signed with the normalised URL', async () => {
     const res = await courier.api('/v2/batch', {
       method: 'POST',
