@@ -41,7 +41,7 @@ export function rawRequest(port: number, request: RawRequest, timeoutMs = 5_000)
       try {
         resolve(parse(Buffer.concat(chunks).toString('utf8')));
       } catch (error) {
-        reject(error as Error);
+        reject(error);
       }
     });
     socket.write(bytes);
