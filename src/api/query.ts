@@ -6,6 +6,7 @@
 import { invalid } from '../core/errors.js';
 import { LOG_STATES, type LogState } from '../core/message.js';
 import type { DeadLetterFilter, MessageFilter } from '../core/queries.js';
+import { checkText, normaliseUrlFilter } from './destination.js';
 
 /** Keys whose values may legitimately contain commas, so they are never split (ambiguity A15). */
 const UNSPLIT = new Set(['url', 'path']);
@@ -26,16 +27,26 @@ const FILTER_KEYS: Record<string, ListFilterKey> = {
   path: 'path',
 };
 
+/** Every value is checked here before any store sees it: NUL is refused (PostgreSQL cannot compare text holding it). */
 export function values(query: URLSearchParams, key: string): string[] {
-  const all = query.getAll(key);
+  const all = query.getAll(key).map((value) => checkText(value, key));
   const split = UNSPLIT.has(key) ? all : all.flatMap((value) => value.split(','));
   return split.map((value) => value.trim()).filter((value) => value.length > 0);
 }
 
+/**
+ * The latest time a date filter may name: 9999-12-31T23:59:59.999Z. Far past
+ * any message, well inside a safe integer and PostgreSQL's bigint, so every
+ * store compares it the same way.
+ */
+export const MAX_EPOCH_MS = 253_402_300_799_999;
+
 function date(query: URLSearchParams, key: string): number | undefined {
   const value = query.get(key);
   if (value === null || value === '') return undefined;
-  if (!/^\d+$/.test(value)) throw invalid(key, `must be a Unix time in milliseconds, got "${value}"`);
+  if (!/^\d{1,15}$/.test(value) || Number(value) > MAX_EPOCH_MS) {
+    throw invalid(key, `must be a Unix time in milliseconds from 0 to ${MAX_EPOCH_MS}, got "${value}"`);
+  }
   return Number(value);
 }
 
@@ -67,7 +78,7 @@ export function messageFilter(query: URLSearchParams, exclude: readonly string[]
   const filter: MessageFilter = {};
   for (const [key, field] of Object.entries(FILTER_KEYS)) {
     if (exclude.includes(key)) continue;
-    const found = values(query, key);
+    const found = key === 'url' ? values(query, key).map(normaliseUrlFilter) : values(query, key);
     if (found.length > 0) filter[field] = [...(filter[field] ?? []), ...found];
   }
   const fromDate = date(query, 'fromDate');

@@ -81,3 +81,22 @@ export function errorCode(response: RawResponse): string {
   assert.equal(typeof body.code, 'string', response.body);
   return body.code as string;
 }
+
+export interface RawRequest {
+  method?: string;
+  /** Sent as is, after the method: fetch and undici would refuse or "fix" a target with `\`, `///` or dot segments. */
+  target: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** One request with `Connection: close`, header bytes exactly as given; the first response the server wrote. */
+export async function rawRequest(port: number, request: RawRequest, guardMs = 5_000): Promise<RawResponse> {
+  const body = request.body ?? '';
+  const lines = [`${request.method ?? 'POST'} ${request.target} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
+  for (const [name, value] of Object.entries(request.headers ?? {})) lines.push(`${name}: ${value}`);
+  lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  const [response] = parseResponses(await exchange(port, `${lines.join('\r\n')}\r\n\r\n${body}`, guardMs));
+  assert.ok(response, `no HTTP response to ${request.method ?? 'POST'} ${JSON.stringify(request.target)}`);
+  return response;
+}

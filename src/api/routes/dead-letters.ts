@@ -2,6 +2,7 @@
 import { invalid } from '../../core/errors.js';
 import type { DeadLetterSelection } from '../../core/queries.js';
 import type { RetryOverrides } from '../../messages/dead-letter-service.js';
+import { checkText } from '../destination.js';
 import { json, ok, pathParam, type RequestContext, type Route } from '../http.js';
 import { parseJsonBody } from '../json.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
@@ -40,11 +41,12 @@ async function bulkSelection(ctx: RequestContext): Promise<DeadLetterSelection> 
   const body = await ctx.body(1024 * 1024);
   if (body.byteLength === 0) return selectionFrom(ctx.query);
   const parsed = parseJsonBody(body, 'must be JSON, e.g. {"dlqIds": ["…"]}');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('body', 'must be a JSON object, e.g. {"dlqIds": ["…"]}');
   const ids = (parsed as { dlqIds?: unknown }).dlqIds;
   if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => typeof id === 'string')) {
     throw invalid('body.dlqIds', 'must be a non-empty array of DLQ ids');
   }
-  return { dlqIds: ids };
+  return { dlqIds: ids.map((id, index) => checkText(id, `body.dlqIds[${index}]`)) };
 }
 
 /** Only the config headers the request actually carries override the original message's. */
@@ -64,7 +66,8 @@ function retryOverrides(ctx: RequestContext, services: ApiServices): RetryOverri
 
 export function deadLetterRoutes(services: ApiServices): Route[] {
   const { deadLetters } = services;
-  const id = (ctx: RequestContext) => pathParam(ctx, 'id');
+  // A NUL cannot be in any DLQ id, and PostgreSQL cannot look one up: a 400, like a bad percent-encoding.
+  const id = (ctx: RequestContext) => checkText(pathParam(ctx, 'id'), 'dlqId');
 
   return [
     {

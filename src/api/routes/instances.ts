@@ -12,6 +12,8 @@ import { renderGroup } from '../render.js';
 
 const SECRET_HEADER = 'courier-registration-secret';
 const name = z.string().min(1).max(128);
+/** Free text an instance reports, kept by the store: PostgreSQL cannot hold NUL, so no store may be given it. */
+const text = (max: number) => z.string().max(max).refine((value) => !value.includes('\0'), 'must not contain NUL');
 const seconds = (max: number) => z.number().positive().max(max);
 const percent = z.number().min(0).max(100);
 
@@ -19,14 +21,14 @@ const Heartbeat = z.object({
   group: name,
   id: name,
   url: z.string(),
-  hostname: z.string().max(255).optional(),
-  region: z.string().max(64).optional(),
+  hostname: text(255).optional(),
+  region: text(64).optional(),
   status: z.enum(['active', 'draining']).default('active'),
   /** Epoch milliseconds, as the seed's records carry it; defaults to now. */
   startedAt: z.number().int().nonnegative().optional(),
   weight: z.number().positive().max(10_000).default(1),
   priority: z.number().int().min(0).max(1000).default(0),
-  capabilities: z.array(z.string().min(1).max(64)).max(64).default([]),
+  capabilities: z.array(text(64).min(1)).max(64).default([]),
   maxInFlight: z.number().int().positive().max(100_000).optional(),
 }).strict();
 
@@ -47,7 +49,7 @@ const GroupSettings = z.object({
     maxEjectionPercent: percent.optional(),
   }).strict().optional(),
   healthCheck: z.object({
-    path: z.string().startsWith('/').max(1024).default('/health'),
+    path: text(1024).startsWith('/').default('/health'),
     intervalSeconds: seconds(3_600).default(10),
     timeoutSeconds: seconds(300).default(2),
     healthyThreshold: z.number().int().min(1).max(100).default(2),

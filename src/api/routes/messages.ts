@@ -1,6 +1,7 @@
 /** /v2/messages (spec §5) and the logs, /v2/events and /v2/logs (spec §9). */
 import { invalid } from '../../core/errors.js';
 import type { CancelSelection, EventQuery, MessageFilter } from '../../core/queries.js';
+import { checkText } from '../destination.js';
 import { json, pathParam, type RequestContext, type Route } from '../http.js';
 import { parseJsonBody } from '../json.js';
 import { count, cursor, FILTER_QUERY_KEYS, logState, messageFilter, rejectEmptyValues, rejectUnknownKeys, values } from '../query.js';
@@ -36,6 +37,9 @@ function legacyCancelBody(body: Buffer): CancelSelection {
 function isEmpty(filter: MessageFilter): boolean {
   return Object.keys(filter).length === 0;
 }
+
+/** A NUL cannot be in any id Courier issues, and PostgreSQL cannot look one up: a 400, like a bad percent-encoding. */
+const messageId = (ctx: RequestContext): string => checkText(pathParam(ctx, 'id'), 'messageId');
 
 export function messageRoutes(services: ApiServices): Route[] {
   const { messages } = services;
@@ -81,13 +85,13 @@ export function messageRoutes(services: ApiServices): Route[] {
       methods: ['GET'],
       pattern: /^\/v2\/messages\/(?<id>[^/]+)\/?$/,
       auth: true,
-      handler: async (ctx) => json(200, renderMessage(await messages.get(pathParam(ctx, 'id')))),
+      handler: async (ctx) => json(200, renderMessage(await messages.get(messageId(ctx)))),
     },
     {
       methods: ['DELETE'],
       pattern: /^\/v2\/messages\/(?<id>[^/]+)\/?$/,
       auth: true,
-      handler: async (ctx) => json(200, { cancelled: await messages.cancelOne(pathParam(ctx, 'id')) }),
+      handler: async (ctx) => json(200, { cancelled: await messages.cancelOne(messageId(ctx)) }),
     },
     { methods: ['DELETE'], pattern: /^\/v2\/messages\/?$/, auth: true, handler: cancelMany },
     { methods: ['GET'], pattern: /^\/v2\/(events|logs)\/?$/, auth: true, handler: logs },

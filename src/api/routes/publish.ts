@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CourierError, invalid } from '../../core/errors.js';
 import type { Destination, PublishRequest, PublishResult, Published } from '../../messages/message-service.js';
 import { GROUP_DESTINATION_PREFIX, parseGroupDestination } from '../../core/instance.js';
-import { checkName, MAX_URL_LENGTH, NAME, parseDestinationUrl } from '../destination.js';
+import { checkName, MAX_URL_LENGTH, NAME, parseDestinationPath, parseDestinationUrl } from '../destination.js';
 import { json, type RequestContext, type Route } from '../http.js';
 import { parseJsonBody } from '../json.js';
 import { parsePublishHeaders, type IncomingHeaders } from '../publish-headers.js';
@@ -54,8 +54,7 @@ function instanceGroupDestination(destination: string, field: string): string {
   const { group, path } = parseGroupDestination(destination)!;
   checkName(group, field);
   if (destination.length > MAX_URL_LENGTH) throw invalid(field, `longer than ${MAX_URL_LENGTH} characters`);
-  if (!URL.canParse(path, 'http://instance')) throw invalid(field, `"${path}" is not a valid path`);
-  return `${GROUP_DESTINATION_PREFIX}${group}${path}`;
+  return `${GROUP_DESTINATION_PREFIX}${group}${parseDestinationPath(path, field)}`;
 }
 
 /** The SDK pastes destinations raw, but a client that encoded one (`https%3A%2F%2F…`) means the same URL. */

@@ -1,6 +1,6 @@
 /** URL groups, /v2/topics (spec §8). */
 import { z } from 'zod';
-import { checkName, parseDestinationUrl } from '../destination.js';
+import { checkName, checkText, normaliseUrlFilter, parseDestinationUrl } from '../destination.js';
 import { json, ok, nameParam, readJson, type RequestContext, type Route } from '../http.js';
 import { renderUrlGroup } from '../render.js';
 import type { ApiServices } from '../services.js';
@@ -35,8 +35,8 @@ export function urlGroupRoutes(services: ApiServices): Route[] {
     await urlGroups.addEndpoints(
       name,
       endpoints.map((endpoint, index) => {
-        const url = parseDestinationUrl(endpoint.url, `endpoints.${index}.url`);
-        return endpoint.name === undefined ? { url } : { name: checkName(endpoint.name, `endpoints.${index}.name`), url };
+        const url = parseDestinationUrl(endpoint.url, `endpoints[${index}].url`);
+        return endpoint.name === undefined ? { url } : { name: checkName(endpoint.name, `endpoints[${index}].name`), url };
       }),
     );
     return ok();
@@ -47,7 +47,11 @@ export function urlGroupRoutes(services: ApiServices): Route[] {
     const { endpoints } = await readJson(ctx, RemoveEndpoints);
     await urlGroups.removeEndpoints(
       name,
-      endpoints.map((endpoint) => ({ ...(endpoint.name === undefined ? {} : { name: endpoint.name }), ...(endpoint.url === undefined ? {} : { url: endpoint.url }) })),
+      // A URL is matched in the form it was stored in (normalised); one that does not parse can only be an older row's, kept as given.
+      endpoints.map((endpoint, index) => ({
+        ...(endpoint.name === undefined ? {} : { name: checkText(endpoint.name, `endpoints[${index}].name`) }),
+        ...(endpoint.url === undefined ? {} : { url: normaliseUrlFilter(checkText(endpoint.url, `endpoints[${index}].url`)) }),
+      })),
     );
     return ok();
   }
