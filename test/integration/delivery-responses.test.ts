@@ -172,6 +172,7 @@ describe('delivery responses: what an attempt reads and holds', () => {
     assert.equal(d.arrivals, attempts);
     // Well within undici's 30 s keep-alive, so a socket merely returned to the pool would still be open.
     await eventually(() => (d.open === 0 ? true : undefined), 5_000, `all ${d.accepted} sockets closed (${d.open} still open)`);
+    assert.equal(d.accepted, attempts, 'no connection was opened beyond one per attempt');
   });
 
   it('keeps the response bytes held by concurrent attempts within COURIER_MAX_RESPONSE_BUFFER_BYTES, and small bodies whole', async () => {
