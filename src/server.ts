@@ -68,6 +68,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     createPooledClient({
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       maxResponseBytes: config.delivery.maxResponseBytes,
+      maxResponseBufferBytes: config.delivery.maxResponseBufferBytes,
     });
   const groupDefaults = (name: string) => defaultGroupSettings(name, config.gateway);
   const registry = new InstanceRegistry({

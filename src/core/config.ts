@@ -50,6 +50,8 @@ const ENV_SCHEMA = z.object({
   COURIER_MAX_RESPONSE_BYTES: integer(1024 * 1024, 0, 100 * 1024 * 1024),
   /** How long a request (headers and body) may take to arrive whole; then 408 and the connection is closed. */
   COURIER_BODY_TIMEOUT: duration('30s').refine((ms) => ms > 0, 'must be more than 0'),
+  /** Response bytes all attempts in flight may hold together (delivery/response-budget.ts): 64 full 1 MiB bodies. */
+  COURIER_MAX_RESPONSE_BUFFER_BYTES: integer(64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
   COURIER_LEASE: duration('60s'),
   COURIER_DEDUP_WINDOW: duration('10m'),
   COURIER_LOG_RETENTION: duration('7d'),
@@ -128,6 +130,7 @@ export interface Config {
     maxInFlight: number;
     connectionsPerOrigin: number;
     maxResponseBytes: number;
+    maxResponseBufferBytes: number;
     leaseMs: number;
   };
   retention: { logsMs: number; deadLettersMs: number };
@@ -177,6 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxInFlight: e.COURIER_MAX_IN_FLIGHT,
       connectionsPerOrigin: e.COURIER_CONNECTIONS_PER_ORIGIN,
       maxResponseBytes: e.COURIER_MAX_RESPONSE_BYTES,
+      maxResponseBufferBytes: e.COURIER_MAX_RESPONSE_BUFFER_BYTES,
       leaseMs: e.COURIER_LEASE,
     },
     retention: { logsMs: e.COURIER_LOG_RETENTION, deadLettersMs: e.COURIER_DLQ_RETENTION },
