@@ -159,6 +159,9 @@ describe('the malformed-request corpus', () => {
   let good: Destination;
   let vars: Vars;
   const failures: Failure[] = [];
+  /** The entry being replayed, and for each arrival at the forbidden destination the entry replayed when it came. */
+  let replaying = '(before the corpus)';
+  const arrivedDuring: string[] = [];
 
   let sentinelMessageId = '';
   let sentinelDlqId = '';
@@ -255,7 +258,10 @@ describe('the malformed-request corpus', () => {
   before(async () => {
     // Small limits keep the "huge" entries moderate (2-3 MB) while still over them.
     courier = await startTestCourier({ COURIER_MAX_BODY_BYTES: String(1024 * 1024), COURIER_MAX_BATCH_BYTES: String(2 * 1024 * 1024) });
-    forbidden = await startDestination(() => ({ status: 200 }));
+    forbidden = await startDestination(() => {
+      arrivedDuring.push(replaying);
+      return { status: 200 };
+    });
     good = await startDestination((arrival) => (arrival.path.startsWith('/fail') ? { status: 500 } : { status: 200 }));
     vars = { token: courier.token, host: `127.0.0.1:${courier.server.port}`, dest: forbidden.url('/corpus'), destPort: new URL(forbidden.origin).port };
     await plantSentinelMessage();
@@ -271,6 +277,7 @@ describe('the malformed-request corpus', () => {
   it(`answers each of the ${CORPUS.length} entries below 500, as a JSON error with a code, within ${GUARD_MS} ms, storing nothing`, async () => {
     let state = await settledSnapshot();
     for (const entry of CORPUS) {
+      replaying = entry.name;
       const outcome = await rawExchange(courier.server.port, requestBytes(entry, vars), { guardMs: GUARD_MS, lingerMs: entry.raw === undefined ? 0 : LINGER_MS });
       const verdict = judge(entry, outcome);
       let next: Record<string, string>;
@@ -297,6 +304,7 @@ describe('the malformed-request corpus', () => {
       }
       state = next;
     }
+    replaying = '(after the corpus)';
     if (process.env.COURIER_CORPUS_REPORT) writeFileSync(process.env.COURIER_CORPUS_REPORT, `${JSON.stringify(failures, null, 1)}\n`);
     const lines = failures.map((f) => `- [${f.category}] ${f.name}: ${f.status === undefined ? 'no status' : f.status}, ${f.problem}; body ${f.body}`);
     assert.equal(failures.length, 0, `${failures.length} corpus failure(s) on ${process.env.COURIER_TEST_STORE ?? 'sqlite'}:\n${lines.join('\n')}`);
@@ -304,7 +312,9 @@ describe('the malformed-request corpus', () => {
 
   it('called the destination of none of them', async () => {
     await sleep(300);
-    assert.equal(forbidden.arrivals.length, 0, `arrivals: ${forbidden.arrivals.map((a) => `${a.method} ${a.path}`).join(', ')}`);
+    // A delivery usually lands while its entry is replayed (each stored message is waited on): it names the culprit.
+    const lines = forbidden.arrivals.map((a, i) => `- ${a.method} ${JSON.stringify(a.path)} during ${JSON.stringify(arrivedDuring[i])}`);
+    assert.equal(forbidden.arrivals.length, 0, `${forbidden.arrivals.length} arrival(s):\n${lines.join('\n')}`);
   });
 
   it('is still ready, and still accepts and delivers a normal publish', async () => {
