@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import { CourierError } from '../core/errors.js';
 import { createTokenCheck } from './auth.js';
 import { clientErrorCode, COURIER_ERRORS, courierErrorReply, internalError, rawErrorResponse, type ErrorShape } from './error-reply.js';
-import { matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from './http.js';
+import { checkQueryEncoding, matchRoute, readBody, writeReply, type Reply, type RequestContext, type Route } from './http.js';
 
 /** COURIER_BODY_TIMEOUT's default: a request (headers and body) that has not arrived whole by then is answered 408. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
@@ -68,6 +68,16 @@ export interface Host {
   close(): Promise<void>;
 }
 
+/** RFC 9112 §3.2 / RFC 3986 §3.2.2: a host name, IPv4 or bracketed IPv6 literal, and an optional port; no userinfo, no spaces. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{0,5})?$/;
+
+/** A header that must come at most once (RFC 9112 §3.2 for Host). */
+function checkOnce(req: IncomingMessage, name: string, code: 'MALFORMED_REQUEST' | 'UNAUTHORIZED'): void {
+  let seen = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) seen += 1;
+  if (seen > 1) throw new CourierError(code, `malformed request: ${seen} ${name} headers; send exactly one`);
+}
+
 export function createHost(options: HostOptions): Host {
   const { routes, logger, now } = options;
   const shape = options.errorShape ?? COURIER_ERRORS;
@@ -105,6 +115,12 @@ export function createHost(options: HostOptions): Host {
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       throw new CourierError('MALFORMED_REQUEST', 'malformed request: an HTTP/1.1 request must carry a Host header');
     }
+    checkOnce(req, 'host', 'MALFORMED_REQUEST');
+    if (req.headers.host !== undefined && !HOST.test(req.headers.host)) {
+      throw new CourierError('MALFORMED_REQUEST', `malformed request: Host "${req.headers.host}" is not a host[:port]`);
+    }
+    // Node keeps the first of two Authorization headers: which one counts must never be a guess.
+    checkOnce(req, 'authorization', 'UNAUTHORIZED');
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
     const queryStart = target.indexOf('?');
@@ -118,6 +134,7 @@ export function createHost(options: HostOptions): Host {
       const reply = courierErrorReply(new CourierError('METHOD_NOT_ALLOWED', `method ${method} not allowed on ${path}`), COURIER_ERRORS, now())!;
       return { ...reply, headers: { ...reply.headers, Allow: found.methodNotAllowed.join(', ') } };
     }
+    if (!found.route.rawQuery) checkQueryEncoding(queryStart === -1 ? '' : target.slice(queryStart + 1));
     const ctx = context(req, res, signal, found.params, false);
     const authenticated = found.route.auth !== false && tokenMatches(req, ctx.query);
     if (found.route.auth === true && !authenticated) {

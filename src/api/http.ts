@@ -65,7 +65,29 @@ export interface Route {
    * credentials (an instance's heartbeat may carry its group's secret instead).
    */
   auth: boolean | 'optional';
+  /**
+   * The query after `?` is part of a destination in the path (publish,
+   * enqueue) and is kept byte for byte, so the host does not check its
+   * percent-encoding as it does every other route's.
+   */
+  rawQuery?: true;
   handler: (ctx: RequestContext) => Promise<Reply>;
+}
+
+/**
+ * A query whose every `%` starts a valid escape and whose escapes decode to
+ * UTF-8. URLSearchParams would decode `%zz` or `%FF` leniently (to itself, or
+ * U+FFFD), so a filter could silently match something else than was asked.
+ */
+export function checkQueryEncoding(query: string): void {
+  if (query === '') return;
+  for (const part of query.split(/[&=]/)) {
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      throw invalid('query', `"${part}" is not validly percent-encoded UTF-8`);
+    }
+  }
 }
 
 /** A path parameter, percent-decoded; a malformed encoding is the client's error (400), never a 500. */

@@ -106,7 +106,8 @@ function checkHeaders(headers: IncomingHeaders): void {
 function prefixed(headers: IncomingHeaders, prefix: string): HeaderMap {
   const result: HeaderMap = {};
   for (const name of Object.keys(headers)) {
-    if (!name.startsWith(prefix) || name.length === prefix.length) continue;
+    if (!name.startsWith(prefix)) continue;
+    if (name.length === prefix.length) throw invalid(canonicalHeaderName(name), `names no header: write ${canonicalHeaderName(prefix)}<Header-Name>`);
     const value = single(headers, name) ?? '';
     const target = name.slice(prefix.length);
     checkForwarded(target, canonicalHeaderName(name));

@@ -43,7 +43,7 @@ export const MAX_EPOCH_MS = 253_402_300_799_999;
 
 function date(query: URLSearchParams, key: string): number | undefined {
   const value = query.get(key);
-  if (value === null || value === '') return undefined;
+  if (value === null) return undefined;
   if (!/^\d{1,15}$/.test(value) || Number(value) > MAX_EPOCH_MS) {
     throw invalid(key, `must be a Unix time in milliseconds from 0 to ${MAX_EPOCH_MS}, got "${value}"`);
   }
@@ -52,7 +52,7 @@ function date(query: URLSearchParams, key: string): number | undefined {
 
 export function count(query: URLSearchParams, fallback: number, max: number): number {
   const value = query.get('count');
-  if (value === null || value === '') return fallback;
+  if (value === null) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw invalid('count', `must be a whole number from 1 to ${max}, got "${value}"`);
   if (Number(value) > max) throw invalid('count', `must be at most ${max}, got ${value}`);
   return Number(value);
@@ -93,6 +93,7 @@ export function deadLetterFilter(query: URLSearchParams): DeadLetterFilter {
   const messageId = values(query, 'messageId');
   if (messageId.length > 0) filter.messageId = messageId;
   const statuses = values(query, 'responseStatus');
+  if (query.has('responseStatus') && statuses.length === 0) throw invalid('responseStatus', 'must not be empty');
   if (statuses.length > 0) {
     filter.responseStatus = statuses.map((status) => {
       if (!/^\d{3}$/.test(status)) throw invalid('responseStatus', `must be an HTTP status code, got "${status}"`);

@@ -170,8 +170,8 @@ export function publishRoutes(services: ApiServices): Route[] {
   }
 
   return [
-    { methods: ['POST'], pattern: /^\/v2\/publish\/./, auth: true, handler: publish },
-    { methods: ['POST'], pattern: /^\/v2\/enqueue\/[^/]+\/./, auth: true, handler: enqueue },
+    { methods: ['POST'], pattern: /^\/v2\/publish\/./, auth: true, rawQuery: true, handler: publish },
+    { methods: ['POST'], pattern: /^\/v2\/enqueue\/[^/]+\/./, auth: true, rawQuery: true, handler: enqueue },
     { methods: ['POST'], pattern: /^\/v2\/batch\/?$/, auth: true, handler: batch },
   ];
 }
