@@ -25,6 +25,7 @@ import type { FlowControlChange, FlowControlState } from '../core/flow-control.j
 import type { QueueRecord, QueueSettings } from '../core/queue.js';
 import type { ScheduleDefinition, ScheduleRecord, ScheduleRun } from '../core/schedule.js';
 import type { Endpoint, EndpointSelector, UrlGroup } from '../core/url-group.js';
+import type { NewStreamEvent, StreamEvent, StreamRecord, StreamState } from '../core/stream.js';
 import type { InstanceGroupRecord, InstanceGroupSettings, InstanceHealth, InstanceRecord, InstanceRegistration } from '../core/instance.js';
 
 /** What an engine can do natively; the core falls back where a flag is false. */
@@ -370,6 +371,91 @@ export interface WorkKeyStore {
   releaseWorkKey(scope: string, key: string): Promise<boolean>;
 }
 
+
+/**
+ * One batch of events for a stream, appended atomically: all of it or none.
+ * The first append creates the stream (tied to `messageId` when given).
+ */
+export interface StreamAppend {
+  streamId: string;
+  events: NewStreamEvent[];
+  at: number;
+  /**
+   * `writer`: the API or a worker. `courier`: the message lifecycle's own
+   * status events, which may still be written after a tied stream's writer
+   * closed it, and whose `closes` closes it for good.
+   */
+  author: 'writer' | 'courier';
+  /**
+   * The state the batch's last event moves the stream to (`end` → ended,
+   * `error` → failed), decided by the domain. A stream tied to a message
+   * that a writer closes only becomes `writerClosed`; Courier's final status
+   * then closes it.
+   */
+  closes?: Exclude<StreamState, 'open'>;
+  /** Ties a stream this append creates to a message. */
+  messageId?: string;
+  /** Events a stream may hold; an append that would pass it changes nothing. */
+  maxEvents: number;
+}
+
+/**
+ * Writer seqs: an event whose `seq` is at or below the stream's last seq is
+ * skipped; one equal to the next seq is stored under it; one past it is a
+ * gap. Events without `seq` take the next seq. A batch whose events are all
+ * skipped is `appended` with no events whatever the stream's state, so a
+ * writer resending its final `end` after a crash is answered as a success.
+ *
+ * - appended: `events` are those stored now, with their seqs (events whose
+ *   writer seq was already stored are skipped, so they may be fewer).
+ * - closed: the stream is closed, or closed to writers; nothing changed.
+ * - gap: an event's writer seq is past the next one; `expectedSeq` is the next.
+ * - full: the append would pass `maxEvents`; nothing changed.
+ */
+export type StreamAppendResult =
+  | { kind: 'appended'; stream: StreamRecord; events: StreamEvent[] }
+  | { kind: 'closed'; stream: StreamRecord }
+  | { kind: 'gap'; expectedSeq: number }
+  | { kind: 'full'; stream: StreamRecord };
+
+export interface StreamQuery {
+  state?: StreamState;
+  cursor?: string;
+  count: number;
+}
+
+/** Task streams: per-stream append-only event logs with store-wide sequence numbers. */
+export interface StreamStore {
+  appendStreamEvents(append: StreamAppend): Promise<StreamAppendResult>;
+  getStream(streamId: string): Promise<StreamRecord | undefined>;
+  /** Streams by id, in id order; `state` narrows. */
+  listStreams(query: StreamQuery): Promise<Page<StreamRecord>>;
+  /** Up to `limit` events with seq > `afterSeq`, in seq order. */
+  readStreamEvents(streamId: string, afterSeq: number, limit: number): Promise<StreamEvent[]>;
+  /** Removes the stream and its events. False if unknown. */
+  deleteStream(streamId: string): Promise<boolean>;
+  /**
+   * Retention, atomically per stream: open streams with no write since
+   * `idleBefore` get `idleEvent` appended and are failed; closed streams
+   * ended before `closedBefore` are removed with their events. Answers the
+   * ids closed as idle (so their followers can be told) and how many were removed.
+   */
+  expireStreams(request: {
+    idleBefore: number;
+    closedBefore: number;
+    at: number;
+    idleEvent: Omit<NewStreamEvent, 'seq'>;
+    limit: number;
+  }): Promise<{ closedIdle: string[]; removed: number }>;
+  /**
+   * Calls `onAppend` when any node appends to a stream, with its last seq
+   * (PostgreSQL NOTIFY, Redis pub/sub). A node needs no store read to serve
+   * its own appends; this is for those made through other nodes. Stores
+   * without `pushNotify` never call it. Resolves once listening.
+   */
+  watchStreams(onAppend: (streamId: string, lastSeq: number) => void): Promise<() => Promise<void>>;
+}
+
 export type Store = MaintenanceStore &
   CredentialStore &
   MessageStore &
@@ -379,4 +465,5 @@ export type Store = MaintenanceStore &
   UrlGroupStore &
   ScheduleStore &
   InstanceStore &
-  WorkKeyStore;
+  WorkKeyStore &
+  StreamStore;
