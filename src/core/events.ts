@@ -28,6 +28,7 @@
  * the message's destination as published (a `group:` URL stays one);
  * `retried` counts the attempts before this one, as `Upstash-Retried` does.
  */
+import type { StreamEvent, StreamRecord } from './stream.js';
 
 /** How one attempt ended, once its settlement was stored. */
 export const ATTEMPT_OUTCOMES = ['delivered', 'retry', 'deadLetter', 'leaseLost', 'canceled'] as const;
@@ -107,6 +108,12 @@ export interface CourierEvents {
     ejectedUntil?: number;
     at: number;
   };
+  /**
+   * Events were stored in a task stream (by the API, a worker or a message's
+   * lifecycle). This node's followers are fed from it with no store read;
+   * other nodes learn of it through the store's watchStreams.
+   */
+  'stream.appended': { stream: StreamRecord; events: StreamEvent[]; at: number };
 }
 
 export type EventName = keyof CourierEvents;
