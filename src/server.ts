@@ -32,7 +32,12 @@ import { WorkKeys } from './gateway/work-keys.js';
 import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
 import { createLogger } from './logging.js';
+import { recordMessageStatus } from './streams/message-status.js';
+import { streamTokenSecret } from './streams/tokens.js';
 import { startRetentionSweep } from './retention.js';
+
+/** Until the streams config lands (issue 12 point 9): the documented default of COURIER_STREAM_MAX_EVENTS. */
+const MAX_STREAM_EVENTS = 100_000;
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -82,6 +87,14 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   const balancer = new Balancer({ registry, clock, events, logger: logger.child({ component: 'gateway' }) });
   const deliveryLogger = logger.child({ component: 'delivery' });
   logDeliveryEvents(events, deliveryLogger);
+  const messageStatus = recordMessageStatus({
+    store,
+    events,
+    clock,
+    logger: logger.child({ component: 'streams' }),
+    tokenSecret: streamTokenSecret(keys.token),
+    maxEvents: MAX_STREAM_EVENTS,
+  });
   const dispatcher = new Dispatcher({
     store,
     client,
@@ -91,6 +104,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     currentSigningKey: () => keys.current(),
     options: { ...config.delivery, defaultTimeoutMs: config.limits.defaultTimeoutMs },
     router: createGroupRouter(balancer),
+    streamHeaders: (claimed, timeoutMs, now) => messageStatus.deliveryHeaders(claimed, timeoutMs, now),
   });
   const notifyDue = (dueAt: number) => dispatcher.wake(dueAt);
 
@@ -174,6 +188,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
         await balancer.stop();
         await host.close();
         await dispatcher.stop();
+        await messageStatus.stop();
         await client.close();
         await health.close();
         await store.close();

@@ -9,6 +9,7 @@ import { invalid } from '../core/errors.js';
 import { canonicalHeaderName, isHeaderName, isHeaderValue, UNFORWARDABLE_HEADERS } from '../core/headers.js';
 import { HTTP_METHODS, type CallbackConfig, type FlowControlConfig, type HeaderMap, type HttpMethod, type RedactSpec, type RoutingHints } from '../core/message.js';
 import type { PublishOptions } from '../core/publish-options.js';
+import { STREAM_ID } from '../core/stream.js';
 import { compileRetryDelayExpression, RetryDelayExpressionError } from '../delivery/retry-delay-expression.js';
 import { checkFlowControlKey, parseDestinationUrl } from './destination.js';
 
@@ -275,7 +276,20 @@ export function parsePublishHeaders(headers: IncomingHeaders, limits: Limits, no
   if (flowControl) options.flowControl = flowControl;
   const routing = parseRoutingHints(headers);
   if (routing) options.routing = routing;
+  const streamId = parseStreamId(single(headers, 'upstash-courier-stream'));
+  if (streamId !== undefined) options.streamId = streamId;
   return options;
+}
+
+/**
+ * `Upstash-Courier-Stream: <id>` ties the message to a task stream (README
+ * "Streams tied to messages"). The `Upstash-` prefix is what lets the SDK's
+ * `headers` option send it unchanged. Not trimmed: an id is exact.
+ */
+function parseStreamId(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!STREAM_ID.test(value)) throw invalid('Upstash-Courier-Stream', `"${value}" is not a stream id: 1-128 of A-Z a-z 0-9 . _ : -`);
+  return value;
 }
 
 const ROUTING_HINT = /^[A-Za-z0-9._:-]{1,64}$/;

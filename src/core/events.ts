@@ -58,10 +58,12 @@ export interface CourierEvents {
     scheduleId?: string;
     /** The DLQ entry this message replays. */
     replayOf?: string;
+    /** The task stream the message reports on (Upstash-Courier-Stream). */
+    streamId?: string;
     at: number;
   };
   /** An attempt begins (the request is about to be sent, or routing failed it before sending). */
-  'attempt.started': { messageId: string; url: string; retried: number; at: number };
+  'attempt.started': { messageId: string; url: string; retried: number; streamId?: string; at: number };
   /** An attempt's settlement was stored (or refused: leaseLost). One per `attempt.started` that the process saw through. */
   'attempt.finished': {
     messageId: string;
@@ -78,19 +80,40 @@ export interface CourierEvents {
     at: number;
   };
   /** A failed attempt was stored with retries left; the next one is due at `nextDeliveryAt`. */
-  'message.retried': { messageId: string; url: string; retried: number; status?: number; error?: string; nextDeliveryAt: number; at: number };
+  'message.retried': {
+    messageId: string;
+    url: string;
+    retried: number;
+    status?: number;
+    error?: string;
+    nextDeliveryAt: number;
+    streamId?: string;
+    at: number;
+  };
   /** The destination answered 2xx and the message is delivered. */
-  'message.delivered': { messageId: string; url: string; retried: number; status: number; at: number };
+  'message.delivered': { messageId: string; url: string; retried: number; status: number; streamId?: string; at: number };
   /** Retries ran out (or the answer was non-retryable): the message failed into DLQ entry `dlqId`. */
-  'message.dead-lettered': { messageId: string; url: string; retried: number; dlqId: string; status?: number; error?: string; at: number };
+  'message.dead-lettered': {
+    messageId: string;
+    url: string;
+    retried: number;
+    dlqId: string;
+    status?: number;
+    error?: string;
+    streamId?: string;
+    at: number;
+  };
   /**
    * Messages were canceled. `source: 'cancel'`: a cancel request affected
    * `count` messages (pending ones are canceled at once; one in flight is
    * only flagged, and its attempt's outcome decides). `source: 'attempt'`:
    * a flagged message's failed attempt settled it as canceled.
    * `messageIds` is set when the cancel named them (some may have been unknown: `count` says how many counted).
+   * `streamId`: for `source: 'attempt'`, the stream its one message reports on. A cancel request's
+   * store verb answers a count only, so which of its messages were tied to streams is in the log
+   * (CANCELED events at `at`), which is where streams/message-status.ts looks.
    */
-  'message.canceled': { messageIds?: string[]; count: number; source: 'cancel' | 'attempt'; at: number };
+  'message.canceled': { messageIds?: string[]; count: number; source: 'cancel' | 'attempt'; streamId?: string; at: number };
   /** DLQ entries were removed by request. `dlqIds` is set when the request named them. */
   'dead-letter.deleted': { dlqIds?: string[]; count: number; at: number };
   /** A DLQ entry left the queue as the new message `messageId` (its `message.published` carries `replayOf`). */

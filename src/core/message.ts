@@ -100,6 +100,12 @@ export interface MessageSpec {
   /** How a schedule's message came about: its cron, or a trigger-now. */
   scheduleTrigger?: 'cron' | 'manual';
   routing?: RoutingHints;
+  /**
+   * The task stream this message reports on (`Upstash-Courier-Stream`): its
+   * lifecycle is appended there as `status` events, and each delivery carries
+   * the stream's id and a write token (streams/message-status.ts).
+   */
+  streamId?: string;
 }
 
 /** What an instance-group delivery asks of the instance it goes to (see gateway/balancer.ts). */

@@ -20,4 +20,6 @@ export interface PublishOptions {
   flowControl?: FlowControlConfig;
   /** For an instance-group destination: which instance may take it (Courier-Region, Courier-Capability). */
   routing?: RoutingHints;
+  /** The task stream the message reports on (Upstash-Courier-Stream). */
+  streamId?: string;
 }

@@ -51,6 +51,13 @@ export interface DispatcherDeps {
   options: DispatcherOptions;
   /** Where each attempt goes when that is decided per attempt (instance groups); by default, the message's URL. */
   router?: DeliveryRouter;
+  /**
+   * The headers an attempt of a message tied to a task stream carries
+   * (`Courier-Stream-Id`, `-Token`, `-Seq`: streams/message-status.ts).
+   * Called only for such messages, after `attempt.started`; it must resolve
+   * (never reject) and stay bounded in time, since the request waits for it.
+   */
+  streamHeaders?: (claimed: ClaimedMessage, timeoutMs: number, now: number) => Promise<Record<string, string>>;
 }
 
 /**
@@ -231,20 +238,29 @@ export class Dispatcher {
   private async attempt(claimed: ClaimedMessage): Promise<void> {
     const { client, clock, currentSigningKey, options, router, events } = this.deps;
     // Guarded: without a listener, no payload is built for every attempt.
+    const { streamId } = claimed.spec;
     if (events.hasListeners('attempt.started')) {
-      events.emit('attempt.started', { messageId: claimed.spec.messageId, url: claimed.spec.url, retried: claimed.retried, at: clock.now() });
+      const started: CourierEvents['attempt.started'] = { messageId: claimed.spec.messageId, url: claimed.spec.url, retried: claimed.retried, at: clock.now() };
+      if (streamId !== undefined) started.streamId = streamId;
+      events.emit('attempt.started', started);
     }
     const target = router ? router.route(claimed.spec) : { url: claimed.spec.url };
     let response: AttemptResponse;
     if ('failed' in target) {
       response = target.failed;
     } else {
+      // Only a message tied to a stream waits here (for its `running` status and its token); others go at once.
+      const streamHeaders =
+        streamId !== undefined && this.deps.streamHeaders
+          ? await this.deps.streamHeaders(claimed, claimed.spec.timeoutMs ?? options.defaultTimeoutMs, clock.now())
+          : undefined;
+      const extraHeaders = streamHeaders ? { ...target.headers, ...streamHeaders } : target.headers;
       const request = buildRequest(claimed, {
         signingKey: currentSigningKey(),
         now: clock.now(),
         defaultTimeoutMs: options.defaultTimeoutMs,
         url: target.url,
-        ...(target.headers ? { extraHeaders: target.headers } : {}),
+        ...(extraHeaders ? { extraHeaders } : {}),
       });
       // client.send never rejects: network failures come back as a response with `error`.
       response = await client.send(request);
@@ -316,8 +332,9 @@ export class Dispatcher {
   private announce(settlement: Settlement, claimed: ClaimedMessage, result: SettleResult): void {
     const { events } = this.deps;
     const { response, at } = settlement;
-    const { messageId, url } = claimed.spec;
+    const { messageId, url, streamId } = claimed.spec;
     const { retried } = claimed;
+    const stream = streamId === undefined ? {} : { streamId };
     const outcome: AttemptOutcome = result !== 'settled' ? result : settlement.kind === 'ack' ? 'delivered' : settlement.kind;
     const { status, error } = response;
     if (events.hasListeners('attempt.finished')) {
@@ -329,20 +346,20 @@ export class Dispatcher {
     }
     switch (outcome) {
       case 'delivered':
-        if (events.hasListeners('message.delivered')) events.emit('message.delivered', { messageId, url, retried, status: status ?? 200, at });
+        if (events.hasListeners('message.delivered')) events.emit('message.delivered', { messageId, url, retried, status: status ?? 200, ...stream, at });
         break;
       case 'retry':
         if (settlement.kind === 'retry' && events.hasListeners('message.retried')) {
-          events.emit('message.retried', { messageId, url, retried, ...failure(status, error), nextDeliveryAt: settlement.nextAt, at });
+          events.emit('message.retried', { messageId, url, retried, ...failure(status, error), nextDeliveryAt: settlement.nextAt, ...stream, at });
         }
         break;
       case 'deadLetter':
         if (settlement.kind === 'deadLetter' && events.hasListeners('message.dead-lettered')) {
-          events.emit('message.dead-lettered', { messageId, url, retried, dlqId: settlement.dlqId, ...failure(status, error), at });
+          events.emit('message.dead-lettered', { messageId, url, retried, dlqId: settlement.dlqId, ...failure(status, error), ...stream, at });
         }
         break;
       case 'canceled':
-        if (events.hasListeners('message.canceled')) events.emit('message.canceled', { messageIds: [messageId], count: 1, source: 'attempt', at });
+        if (events.hasListeners('message.canceled')) events.emit('message.canceled', { messageIds: [messageId], count: 1, source: 'attempt', ...stream, at });
         break;
       case 'leaseLost':
         // Another claim holds the message now: its own attempt will say what became of it.

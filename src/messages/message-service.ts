@@ -11,7 +11,7 @@ import type { PublishOptions } from '../core/publish-options.js';
 import type { Clock } from '../core/clock.js';
 import type { CourierEvents, EventSink } from '../core/events.js';
 import type { Limits } from '../core/config.js';
-import { CourierError } from '../core/errors.js';
+import { CourierError, invalid } from '../core/errors.js';
 import { newMessageId } from '../core/ids.js';
 import type { ClaimedMessage, LogEvent, MessageRecord, MessageSpec, NewMessage } from '../core/message.js';
 import type { CancelSelection, EnqueueResult, EventQuery, Handoff, HistoryStore, MessageStore, Page, UrlGroupStore } from '../store/port.js';
@@ -102,6 +102,7 @@ export class MessageService {
         const published: CourierEvents['message.published'] = { messageId: result.messageId, url: spec.url, at };
         if (spec.queueName !== undefined) published.queueName = spec.queueName;
         if (spec.scheduleId !== undefined) published.scheduleId = spec.scheduleId;
+        if (spec.streamId !== undefined) published.streamId = spec.streamId;
         events.emit('message.published', published);
       }
       if (result.leaseId) handedOff.push({ spec, retried: 0, leaseId: result.leaseId });
@@ -123,6 +124,10 @@ export class MessageService {
         throw new CourierError('INSTANCE_GROUP_NOT_FOUND', `instance group "${instanceGroup}" not found: no instance has registered into it`, 'destination');
       }
       return [this.newMessage(request, destination.url, now, schedule)];
+    }
+    // A stream reports on one message's lifecycle; a fan-out's messages would race to close it.
+    if (request.options.streamId !== undefined) {
+      throw invalid('Upstash-Courier-Stream', 'a URL group publish cannot be tied to a stream (each endpoint gets a message of its own): publish to each URL');
     }
     const group = await this.deps.store.getUrlGroup(destination.group);
     if (!group) throw new CourierError('URL_GROUP_NOT_FOUND', `URL group "${destination.group}" not found`, 'destination');
@@ -159,6 +164,7 @@ export class MessageService {
     if (options.redact) spec.redact = options.redact;
     if (options.flowControl) spec.flowControl = options.flowControl;
     if (options.routing) spec.routing = options.routing;
+    if (options.streamId !== undefined) spec.streamId = options.streamId;
     if (request.queueName !== undefined) spec.queueName = request.queueName;
     if (fanOut) {
       spec.topicName = fanOut.topicName;
