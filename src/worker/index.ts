@@ -1,8 +1,8 @@
 /**
  * `courier/worker`: the instance side of Courier (or hosted QStash) deliveries.
  * Verify signed deliveries, route them by path to handlers, de-duplicate by
- * message id, register and heartbeat with an instance group, and drain on
- * shutdown. Depends on `jose` and Web platform APIs only; `worker.node` also
+ * message id, write to the message's task stream (`task.stream`), register
+ * and heartbeat with an instance group, and drain on shutdown. Depends on `jose` and Web platform APIs only; `worker.node` also
  * serves Node's `http` module.
  *
  * Shutdown, in this order: `heartbeat.stop()` (Courier stops choosing this
@@ -22,4 +22,5 @@ export {
   verifyDelivery,
   type VerifyDeliveryInput,
 } from './verify.js';
+export { type StreamEventView, type TaskStream, TaskStreamError } from './task-stream.js';
 export { createWorker, type Task, type TaskHandler, type Worker, type WorkerErrorContext, type WorkerOptions } from './worker.js';

@@ -13,6 +13,7 @@
  *   JSON body does not parse  → 400
  *   message id already claimed→ 200 without running the handler
  *   handler throws            → 500 (retried); the claim is released so the retry runs
+ *   its stream writes failed  → 500 (retried), unless the stream is closed (writes flushed first)
  *   handler returns           → 200 `OK`, or its return value as JSON
  *
  * Delivery is at-least-once; the de-duplication makes a handler run at most
@@ -22,6 +23,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dedupe } from './dedupe.js';
 import { type IncomingDelivery, readWebBody, type Reply } from './incoming.js';
 import { readNodeRequest, writeNodeResponse } from './node-http.js';
+import { createTaskStream, type TaskStream, TaskStreamError } from './task-stream.js';
 import { DeliveryVerificationError, publicRequestUrl, type SigningKeys, verifyDelivery } from './verify.js';
 
 export interface Task {
@@ -35,13 +37,19 @@ export interface Task {
   retried: number;
   /** The request path, without the query. */
   path: string;
+  /**
+   * The message's task stream (a publish with `Upstash-Courier-Stream`):
+   * `write`, `end`, `fail`, `history` (see task-stream.ts). Everything
+   * written is stored before the worker answers the delivery.
+   */
+  stream: TaskStream;
 }
 
 export type TaskHandler = (task: Task) => Promise<unknown>;
 
 export interface WorkerErrorContext {
   /** Which step failed: a refused signature, the dedupe store, the handler, or the worker itself. */
-  phase: 'verify' | 'dedupe' | 'handler' | 'internal';
+  phase: 'verify' | 'dedupe' | 'handler' | 'stream' | 'internal';
   path: string;
   messageId: string | undefined;
 }
@@ -75,6 +83,10 @@ export interface WorkerOptions {
   clockToleranceSeconds?: number;
   /** Milliseconds since the epoch, for signature expiry; injected by tests. */
   now?: () => number;
+  /** Courier's base URL, where `task.stream` writes (`POST /v1/streams/{id}/events`). */
+  courierUrl?: string;
+  /** The HTTP client `task.stream` uses; default: the global fetch. */
+  fetch?: typeof fetch;
 }
 
 export interface Worker {
@@ -179,16 +191,33 @@ export function createWorker(options: WorkerOptions): Worker {
       if (!claimed) return text(200, 'OK');
     }
 
-    const task: Task = { body, rawBody, headers: incoming.headers, messageId, retried: retriesOf(incoming.headers), path };
+    const stream = createTaskStream({ courierUrl: options.courierUrl, headers: incoming.headers, fetch: options.fetch ?? fetch });
+    const task: Task = { body, rawBody, headers: incoming.headers, messageId, retried: retriesOf(incoming.headers), path, stream };
     let result: unknown;
+    const release = async (): Promise<void> => {
+      if (options.dedupe && messageId !== undefined) {
+        await options.dedupe.release(messageId).catch((releaseError: unknown) => report(releaseError, context('dedupe')));
+      }
+    };
     try {
       result = await handler(task);
     } catch (error) {
       report(error, context('handler'));
-      if (options.dedupe && messageId !== undefined) {
-        await options.dedupe.release(messageId).catch((releaseError: unknown) => report(releaseError, context('dedupe')));
-      }
+      // What the handler wrote still lands before the answer, so the stream shows it before `retrying`.
+      await stream.flush().catch((streamError: unknown) => report(streamError, context('stream')));
+      await release();
       return json(500, 'Internal Server Error', error instanceof Error ? error.message : String(error));
+    }
+    try {
+      await stream.flush();
+    } catch (error) {
+      report(error, context('stream'));
+      // Output that did not reach the stream makes the task unfinished: retry it, unless the stream is
+      // closed (no retry could write there either), where the handler's outcome stands.
+      if (!(error instanceof TaskStreamError && error.closed)) {
+        await release();
+        return json(500, 'Internal Server Error', `the task's stream writes failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
     if (result === undefined) return text(200, 'OK');
     return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(result) };
