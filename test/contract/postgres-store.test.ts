@@ -44,6 +44,7 @@ if (skipReason !== undefined) {
         current = await open();
         return current;
       },
+      another: open,
       cleanup: async () => {
         await current.close();
       },
@@ -124,6 +125,23 @@ if (skipReason !== undefined) {
         await a.enqueue([{ spec: spec({ notBefore: T + 5_000 }) }], T);
         for (let waited = 0; told.length === 0 && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
         assert.deepEqual(told, [T + 5_000]);
+      } finally {
+        await stop();
+      }
+    });
+
+    it('a node is told of appends to a stream made through another, with the stream id and its last seq', async () => {
+      const [a, b] = nodes as [Store, Store];
+      const told: [string, number][] = [];
+      const stop = await b.watchStreams((streamId, lastSeq) => told.push([streamId, lastSeq]));
+      try {
+        const write = { author: 'writer' as const, maxEvents: 100 };
+        await a.appendStreamEvents({ ...write, streamId: 'task:1', at: T, events: [{ type: 'content', data: 'a', json: false }] });
+        await a.appendStreamEvents({ ...write, streamId: 'task:1', at: T + 1, events: [1, 2].map(() => ({ type: 'content', data: 'b', json: false })) });
+        for (let waited = 0; told.at(-1)?.[1] !== 3 && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+        // Notifications may be folded (a node sends the highest seq it has not told yet), never reordered.
+        assert.deepEqual(told.at(-1), ['task:1', 3]);
+        assert.ok(told.every(([id], i) => id === 'task:1' && (i === 0 || told[i - 1]![1] < told[i]![1])));
       } finally {
         await stop();
       }

@@ -39,6 +39,7 @@ if (skipReason) {
         current = await openRedisStore({ url: REDIS_URL, prefix });
         return current;
       },
+      another: () => openRedisStore({ url: REDIS_URL, prefix }),
       cleanup: async () => {
         await current.close();
         await dropKeys(`${prefix}:*`);
@@ -70,6 +71,20 @@ describe('RedisStore shared by several nodes', { skip: skipReason }, () => {
     await b!.enqueue([{ spec: message({ notBefore: T + 5_000 }) }], T);
     for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.deepEqual(heard, [T + 5_000]);
+    await stop();
+    await closeAll([a!, b!]);
+  });
+
+  it('tells a watching node about appends to a stream another node made, with the stream id and its last seq', async () => {
+    const { stores: [a, b] } = await nodes(2);
+    const heard: [string, number][] = [];
+    const stop = await a!.watchStreams((streamId, lastSeq) => heard.push([streamId, lastSeq]));
+    const write = { author: 'writer' as const, maxEvents: 100 };
+    await b!.appendStreamEvents({ ...write, streamId: 'task:1', at: T, events: [{ type: 'content', data: 'a', json: false }] });
+    await b!.appendStreamEvents({ ...write, streamId: 'task:1', at: T + 1, events: [1, 2].map(() => ({ type: 'content', data: 'b', json: false })) });
+    for (let i = 0; i < 200 && heard.at(-1)?.[1] !== 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(heard.at(-1), ['task:1', 3]);
+    assert.ok(heard.every(([id], i) => id === 'task:1' && (i === 0 || heard[i - 1]![1] < heard[i]![1])), 'in order');
     await stop();
     await closeAll([a!, b!]);
   });

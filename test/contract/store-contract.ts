@@ -20,6 +20,7 @@ import type {
 } from '../../src/core/message.js';
 import type { DeadLetterFilter, EventQuery, Lease, MessageFilter, Settlement, Store } from '../../src/store/port.js';
 import { runInstanceCases } from './store-contract-instances.js';
+import { runStreamCases } from './store-contract-streams.js';
 import { runTopologyCases } from './store-contract-topology.js';
 import { runWorkKeyCases } from './store-contract-work-keys.js';
 
@@ -29,6 +30,8 @@ export interface StoreUnderTest {
   cleanup: () => Promise<void>;
   /** Closes the store and opens the same data again, as a restarted process would. */
   reopen?: () => Promise<Store>;
+  /** Opens a second store on the same data, as another node would (the caller closes it); absent for an exclusive store. */
+  another?: () => Promise<Store>;
 }
 
 // ── fixtures ────────────────────────────────────────────────────────────────
@@ -1042,5 +1045,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
 
     // Work keys (the worker kit's shared de-duplication).
     runWorkKeyCases({ store: () => store, T });
+
+    // Task streams (per-task event logs).
+    runStreamCases({ store: () => store, reopen: () => sut.reopen?.(), another: () => sut.another?.(), T });
   });
 }

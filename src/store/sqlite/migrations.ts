@@ -265,6 +265,37 @@ const MIGRATIONS: Migration[] = [
       END;
     `,
   },
+  {
+    version: 7,
+    name: 'task streams and their events',
+    // Ids compare byte-wise (SQLite's BINARY collation), the order listStreams pages in on every store.
+    sql: `
+      CREATE TABLE streams (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('open', 'ended', 'failed')),
+        last_seq INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        message_id TEXT,
+        writer_closed INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+      CREATE INDEX streams_state ON streams (state, id);
+      -- Retention's two scans: open streams by last write, closed ones by end.
+      CREATE INDEX streams_idle ON streams (updated_at) WHERE state = 'open';
+      CREATE INDEX streams_ended ON streams (ended_at) WHERE ended_at IS NOT NULL;
+      CREATE TABLE stream_events (
+        stream_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        json INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (stream_id, seq)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet applied, each in its own transaction; `at` is recorded as when. */

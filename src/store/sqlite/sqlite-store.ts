@@ -23,6 +23,7 @@ import { migrate } from './migrations.js';
 import { sqliteQueues } from './queues.js';
 import { sqliteSchedules } from './schedules.js';
 import { Sql } from './sql.js';
+import { sqliteStreams } from './streams.js';
 import { sqliteUrlGroups } from './url-groups.js';
 import { sqliteWorkKeys } from './work-keys.js';
 
@@ -57,6 +58,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     ...sqliteSchedules(sql),
     ...sqliteInstances(sql),
     ...sqliteWorkKeys(sql),
+    ...sqliteStreams(sql),
   };
   return guardDriverFailures(store, isDriverFailure);
 }
