@@ -64,9 +64,13 @@ export class TaskStreamError extends Error {
     super(message);
     this.name = 'TaskStreamError';
   }
-  /** The stream is closed (by this or an earlier attempt, or by Courier): resending cannot help. */
+  /** The stream is closed (by this or an earlier attempt's end/fail, or by Courier). */
   get closed(): boolean {
-    return this.status === 409 && this.code !== 'STREAM_SEQ_GAP';
+    return this.code === 'STREAM_CLOSED';
+  }
+  /** Closed or full: no retry of the delivery could write there either. */
+  get final(): boolean {
+    return this.code === 'STREAM_CLOSED' || this.code === 'STREAM_FULL';
   }
 }
 

@@ -13,7 +13,7 @@
  *   JSON body does not parse  → 400
  *   message id already claimed→ 200 without running the handler
  *   handler throws            → 500 (retried); the claim is released so the retry runs
- *   its stream writes failed  → 500 (retried), unless the stream is closed (writes flushed first)
+ *   its stream writes failed  → 500 (retried), unless the stream is closed or full (writes flushed first)
  *   handler returns           → 200 `OK`, or its return value as JSON
  *
  * Delivery is at-least-once; the de-duplication makes a handler run at most
@@ -213,8 +213,8 @@ export function createWorker(options: WorkerOptions): Worker {
     } catch (error) {
       report(error, context('stream'));
       // Output that did not reach the stream makes the task unfinished: retry it, unless the stream is
-      // closed (no retry could write there either), where the handler's outcome stands.
-      if (!(error instanceof TaskStreamError && error.closed)) {
+      // closed or full (no retry could write there either), where the handler's outcome stands.
+      if (!(error instanceof TaskStreamError && error.final)) {
         await release();
         return json(500, 'Internal Server Error', `the task's stream writes failed: ${error instanceof Error ? error.message : String(error)}`);
       }
