@@ -252,7 +252,11 @@ export class Dispatcher {
       // Only a message tied to a stream waits here (for its `running` status and its token); others go at once.
       const streamHeaders =
         streamId !== undefined && this.deps.streamHeaders
-          ? await this.deps.streamHeaders(claimed, claimed.spec.timeoutMs ?? options.defaultTimeoutMs, clock.now())
+          ? await this.deps.streamHeaders(claimed, claimed.spec.timeoutMs ?? options.defaultTimeoutMs, clock.now()).catch((error: unknown) => {
+              // Contractually never: a rejection here would leave the message leased with no attempt.
+              this.deps.logger.error({ err: error, messageId: claimed.spec.messageId }, 'stream headers failed; delivering without them');
+              return undefined;
+            })
           : undefined;
       const extraHeaders = streamHeaders ? { ...target.headers, ...streamHeaders } : target.headers;
       const request = buildRequest(claimed, {

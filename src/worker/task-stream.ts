@@ -148,7 +148,14 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
   async function sendAll(): Promise<void> {
     // Let writes of the same tick join the first batch.
     await Promise.resolve();
-    while (queue.length > 0) {
+    for (;;) {
+      // HAZARD: cleared in the same synchronous step as the emptiness check. A write made after it
+      // starts a new sender; cleared any later (a .finally), a write resumed by the last batch's
+      // resolve could run in between, find a sender still set, and never be sent.
+      if (queue.length === 0) {
+        sending = undefined;
+        return;
+      }
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(batch.length);
       if (failure !== undefined) {
@@ -174,9 +181,7 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
     if (closedHere) return handled(Promise.reject(new TaskStreamError('the stream was already ended or failed by this delivery')));
     if (failure !== undefined) return handled(Promise.reject(failure));
     const written = new Promise<void>((resolve, reject) => queue.push({ event: { type, data }, resolve, reject }));
-    sending ??= sendAll().finally(() => {
-      sending = undefined;
-    });
+    sending ??= sendAll();
     return handled(written);
   }
 
