@@ -17,6 +17,18 @@ describe('publish header parsing (spec §2.1)', () => {
     assert.deepEqual(options.labels, []);
   });
 
+  it('ties a message to a stream with Upstash-Courier-Stream, exactly as given, and names the header when the id is bad', () => {
+    assert.equal(parse({ 'upstash-courier-stream': 'task_1234567890_abcdef123' }).streamId, 'task_1234567890_abcdef123');
+    assert.equal(parse({}).streamId, undefined);
+    for (const bad of ['', 'has space', 'a/b', 'x'.repeat(129), ' task_1']) {
+      assert.throws(
+        () => parse({ 'upstash-courier-stream': bad }),
+        (error: unknown) => error instanceof CourierError && error.field === 'Upstash-Courier-Stream' && error.code === 'INVALID_REQUEST',
+        JSON.stringify(bad),
+      );
+    }
+  });
+
   it('reads flow control in the SDK form (", " joins), the docs form ("," joins) and with a bare-seconds period', () => {
     assert.deepEqual(
       parse({ 'upstash-flow-control-key': 'tenant:42', 'upstash-flow-control-value': 'parallelism=3, rate=5, period=1m' }).flowControl,
