@@ -122,13 +122,13 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
     return next;
   }
 
-  function append(streamId: string, status: Status, options: { closes?: Exclude<StreamState, 'open'>; messageId?: string; before?: NewStreamEvent } = {}) {
+  function append(streamId: string, status: Status, options: { closes?: Exclude<StreamState, 'open'>; messageId?: string } = {}) {
     return enqueue(streamId, status, () =>
       appendToStream(
         { store, events },
         {
           streamId,
-          events: [...(options.before ? [options.before] : []), { type: 'status', data: JSON.stringify(status), json: true }],
+          events: [{ type: 'status', data: JSON.stringify(status), json: true }],
           at: clock.now(),
           author: 'courier',
           maxEvents: deps.maxEvents,
