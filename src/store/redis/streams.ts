@@ -58,16 +58,17 @@ function eventFrom(member: string): StreamEvent {
 function appendResult(append: StreamAppend, answer: string[]): StreamAppendResult {
   const [kind, expected] = answer as [string, string];
   const fieldsEnd = 2 + STREAM_FIELDS.length;
-  if (kind === 'gap') return { kind, expectedSeq: Number(expected) };
+  if (kind === 'gap') return { kind: 'gap', expectedSeq: Number(expected) };
   const stream = streamFrom(append.streamId, answer.slice(2, fieldsEnd))!;
-  if (kind === 'closed' || kind === 'full') return { kind, stream };
+  if (kind === 'closed') return { kind: 'closed', stream };
+  if (kind === 'full') return { kind: 'full', stream };
   if (kind !== 'appended') throw new Error(`stream-append: unexpected answer ${kind}`);
   const assigned = answer.slice(fieldsEnd);
   const events = append.events.flatMap((event, index): StreamEvent[] => {
     const seq = Number(assigned[index] ?? 0);
     return seq === 0 ? [] : [{ seq, type: event.type, data: event.data, json: event.json, at: append.at }];
   });
-  return { kind, stream, events };
+  return { kind: 'appended', stream, events };
 }
 
 /** The port's task-stream verbs. */
