@@ -219,7 +219,7 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
     running.delete(messageId);
     if (!pending) return undefined;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, RUNNING_WAIT_MS)));
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), RUNNING_WAIT_MS)));
     try {
       const result = await Promise.race([pending, timeout]);
       if (result === undefined) return undefined;

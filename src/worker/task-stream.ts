@@ -101,7 +101,7 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
   let numbered: number | undefined = startSeq > 0 ? startSeq : undefined;
   let lastSeq = startSeq;
   let closedHere = false;
-  let failure: unknown;
+  let failure: Error | undefined;
   let queue: Pending[] = [];
   let sending: Promise<void> | undefined;
 
@@ -171,8 +171,8 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
         if (seq !== undefined) lastSeq = Math.max(lastSeq, seq);
         for (const item of batch) item.resolve();
       } catch (error) {
-        failure = error;
-        for (const item of batch) item.reject(error);
+        failure = error instanceof Error ? error : new TaskStreamError(String(error));
+        for (const item of batch) item.reject(failure);
       }
     }
   }
