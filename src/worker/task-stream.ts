@@ -81,6 +81,7 @@ export interface TaskStreamOptions {
   fetch: typeof fetch;
 }
 
+const NOT_TIED = 'this delivery is not tied to a stream (no Courier-Stream-Id / Courier-Stream-Token headers)';
 /** The API's limit per request. */
 const MAX_BATCH = 1_000;
 /** Resends of a batch that got no answer, a 5xx or a 429, before its writes fail: about 4.5 s in all. */
@@ -106,7 +107,7 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
   let sending: Promise<void> | undefined;
 
   const base = (): string => {
-    if (id === undefined || token === undefined) throw new TaskStreamError('this delivery is not tied to a stream (no Courier-Stream-Id / Courier-Stream-Token headers)');
+    if (id === undefined || token === undefined) throw new TaskStreamError(NOT_TIED);
     if (options.courierUrl === undefined) throw new TaskStreamError('the worker has no courierUrl, so it cannot write to the stream');
     return `${options.courierUrl.replace(/\/+$/, '')}/v1/streams/${encodeURIComponent(id)}`;
   };
@@ -178,6 +179,8 @@ export function createTaskStream(options: TaskStreamOptions): TaskStream {
   }
 
   function enqueue(type: string, data: unknown): Promise<void> {
+    // Not sticky: no retry of this delivery would be tied to a stream either.
+    if (id === undefined || token === undefined) return handled(Promise.reject(new TaskStreamError(NOT_TIED)));
     if (closedHere) return handled(Promise.reject(new TaskStreamError('the stream was already ended or failed by this delivery')));
     if (failure !== undefined) return handled(Promise.reject(failure));
     const written = new Promise<void>((resolve, reject) => queue.push({ event: { type, data }, resolve, reject }));
