@@ -33,6 +33,9 @@ import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
 import { createLogger } from './logging.js';
 import { startRetentionSweep } from './retention.js';
+import { StreamHub } from './streams/hub.js';
+import { StreamService } from './streams/stream-service.js';
+import { streamTokenSecret } from './streams/tokens.js';
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -45,6 +48,8 @@ export interface CourierServer {
   readonly events: EventBus;
   /** Fires the schedule ticks due now; tests that step the clock call it instead of waiting. */
   readonly scheduler: { runDue(): Promise<number> };
+  /** Task streams on this node: the retention step (tests that step the clock call it) and the SSE followers served now. */
+  readonly streams: { expire(): Promise<{ closedIdle: number; removed: number }>; readonly followers: number };
   close(): Promise<void>;
 }
 
@@ -123,6 +128,18 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     fireTicks: (due) => schedules.fireTicks(due),
   });
 
+  const hub = new StreamHub({
+    store,
+    events,
+    logger: logger.child({ component: 'streams' }),
+    settings: {
+      maxFollowers: config.streams.maxFollowers,
+      followerBufferBytes: config.streams.followerBufferBytes,
+      keepAliveMs: config.streams.keepAliveMs,
+    },
+  });
+  const streams = new StreamService({ store, events, clock, hub, settings: config.streams, tokenSecret: streamTokenSecret(keys.token) });
+
   const services: ApiServices = {
     clock,
     limits: config.limits,
@@ -141,6 +158,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     instanceGroupDefaults: groupDefaults,
     workKeys: new WorkKeys({ store, clock }),
     keys,
+    streams,
     health: {
       ready: () => health.ready(),
       report: () => health.report(),
@@ -154,8 +172,10 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   scheduler.start();
   // Work stored through another node sharing the store wakes this one at once (stores with pushNotify).
   const stopWatching = await store.watchWork(notifyDue);
+  // Appends made through other nodes reach this node's stream followers (stores with pushNotify).
+  await hub.start();
 
-  const stopRetention = startRetentionSweep({ store, clock, logger, retention: config.retention });
+  const stopRetention = startRetentionSweep({ store, clock, logger, retention: config.retention, expireStreams: () => streams.expire() });
 
   let closing: Promise<void> | undefined;
   return {
@@ -165,6 +185,12 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     logger,
     events,
     scheduler,
+    streams: {
+      expire: () => streams.expire(),
+      get followers() {
+        return hub.followerCount;
+      },
+    },
     close() {
       closing ??= (async () => {
         stopRetention();
@@ -173,6 +199,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
         registry.stop();
         await balancer.stop();
         await host.close();
+        await hub.close();
         await dispatcher.stop();
         await client.close();
         await health.close();
