@@ -35,6 +35,9 @@ import { createLogger } from './logging.js';
 import { recordMessageStatus } from './streams/message-status.js';
 import { streamTokenSecret } from './streams/tokens.js';
 import { startRetentionSweep } from './retention.js';
+import { StreamHub } from './streams/hub.js';
+import { StreamService } from './streams/stream-service.js';
+import { streamTokenSecret } from './streams/tokens.js';
 
 /** Until the streams config lands (issue 12 point 9): the documented default of COURIER_STREAM_MAX_EVENTS. */
 const MAX_STREAM_EVENTS = 100_000;
@@ -50,6 +53,8 @@ export interface CourierServer {
   readonly events: EventBus;
   /** Fires the schedule ticks due now; tests that step the clock call it instead of waiting. */
   readonly scheduler: { runDue(): Promise<number> };
+  /** Task streams on this node: the retention step (tests that step the clock call it) and the SSE followers served now. */
+  readonly streams: { expire(): Promise<{ closedIdle: number; removed: number }>; readonly followers: number };
   close(): Promise<void>;
 }
 
@@ -137,6 +142,18 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     fireTicks: (due) => schedules.fireTicks(due),
   });
 
+  const hub = new StreamHub({
+    store,
+    events,
+    logger: logger.child({ component: 'streams' }),
+    settings: {
+      maxFollowers: config.streams.maxFollowers,
+      followerBufferBytes: config.streams.followerBufferBytes,
+      keepAliveMs: config.streams.keepAliveMs,
+    },
+  });
+  const streams = new StreamService({ store, events, clock, hub, settings: config.streams, tokenSecret: streamTokenSecret(keys.token) });
+
   const services: ApiServices = {
     clock,
     limits: config.limits,
@@ -155,6 +172,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     instanceGroupDefaults: groupDefaults,
     workKeys: new WorkKeys({ store, clock }),
     keys,
+    streams,
     health: {
       ready: () => health.ready(),
       report: () => health.report(),
@@ -168,8 +186,10 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
   scheduler.start();
   // Work stored through another node sharing the store wakes this one at once (stores with pushNotify).
   const stopWatching = await store.watchWork(notifyDue);
+  // Appends made through other nodes reach this node's stream followers (stores with pushNotify).
+  await hub.start();
 
-  const stopRetention = startRetentionSweep({ store, clock, logger, retention: config.retention });
+  const stopRetention = startRetentionSweep({ store, clock, logger, retention: config.retention, expireStreams: () => streams.expire() });
 
   let closing: Promise<void> | undefined;
   return {
@@ -179,6 +199,12 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     logger,
     events,
     scheduler,
+    streams: {
+      expire: () => streams.expire(),
+      get followers() {
+        return hub.followerCount;
+      },
+    },
     close() {
       closing ??= (async () => {
         stopRetention();
@@ -187,6 +213,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
         registry.stop();
         await balancer.stop();
         await host.close();
+        await hub.close();
         await dispatcher.stop();
         await messageStatus.stop();
         await client.close();

@@ -12,6 +12,7 @@ import { messageRoutes } from './routes/messages.js';
 import { publishRoutes } from './routes/publish.js';
 import { queueRoutes } from './routes/queues.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { streamRoutes } from './routes/streams.js';
 import { systemRoutes } from './routes/system.js';
 import { urlGroupRoutes } from './routes/url-groups.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -31,6 +32,7 @@ export function createRoutes(services: ApiServices): Route[] {
     ...flowControlRoutes(services),
     ...urlGroupRoutes(services),
     ...scheduleRoutes(services),
+    ...streamRoutes(services),
     ...instanceRoutes(services.instances, () => services.clock.now()),
     ...workKeyRoutes(services.workKeys, (group, authenticated, secret) => services.instances.authorize(group, authenticated, secret)),
   ];

@@ -258,22 +258,39 @@ export function createHost(options: HostOptions): Host {
       if (signal.aborted) resolve('stopped');
       signal.addEventListener('abort', () => resolve('stopped'), { once: true });
     });
+    const ends: Promise<'stopped' | { last: Uint8Array | string }>[] = [stopped];
+    if (reply.cut) ends.push(reply.cut.then((last) => ({ last })));
     let finished = false;
+    let last: Uint8Array | string | undefined;
     try {
       while (!signal.aborted) {
-        const step = await Promise.race([iterator.next(), stopped]);
+        const step = await Promise.race([iterator.next(), ...ends]);
         if (step === 'stopped') break;
+        if ('last' in step) {
+          last = step.last;
+          break;
+        }
         if (step.done) {
           finished = true;
           break;
         }
         if (!res.write(step.value)) {
-          await Promise.race([new Promise((resolve) => res.once('drain', resolve)), stopped]);
+          const drained = await Promise.race([new Promise<'drained'>((resolve) => res.once('drain', () => resolve('drained'))), ...ends]);
+          if (typeof drained === 'object') {
+            last = drained.last;
+            break;
+          }
         }
       }
     } finally {
       streaming.delete(res);
       if (!finished) release(source, iterator);
+      if (last !== undefined && !res.writableEnded && !res.destroyed) {
+        // A client that does not read its last words within the grace is not waited for.
+        const timer = setTimeout(() => res.destroy(), CLOSE_GRACE_MS);
+        res.once('close', () => clearTimeout(timer));
+        res.end(last);
+      }
       if (!res.writableEnded && !res.destroyed) res.end();
     }
   }

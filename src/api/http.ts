@@ -28,6 +28,13 @@ export interface Reply {
    * suspended in settles; one that waits for events must also watch `ctx.signal`.
    */
   stream?: AsyncIterable<Uint8Array | string> | Readable;
+  /**
+   * The producer cuts its stream short (an SSE follower too slow for its
+   * stream): the host stops reading `stream`, ends the response with this
+   * last chunk after what is already buffered, and destroys the connection
+   * if the client has not taken it all within a grace period.
+   */
+  cut?: Promise<Uint8Array | string>;
   headers?: Record<string, string>;
   /** The handler already wrote the response on `ctx.res` (the gateway relays an instance's answer as it arrives). */
   written?: true;

@@ -10,6 +10,7 @@ import type { InstanceGroupRecord } from '../core/instance.js';
 import type { AttemptResponse, DeadLetter, HeaderMap, LogEvent, MessageRecord, MessageSpec, RedactSpec } from '../core/message.js';
 import type { QueueRecord } from '../core/queue.js';
 import type { ScheduleRun } from '../core/schedule.js';
+import type { StreamEvent, StreamRecord } from '../core/stream.js';
 import type { UrlGroup } from '../core/url-group.js';
 import type { ScheduleView } from '../schedules/schedule-service.js';
 
@@ -267,4 +268,23 @@ export function renderGroup(group: InstanceGroupRecord) {
       : null,
     hasRegistrationSecret: registrationSecretHash !== undefined,
   };
+}
+
+/** A task stream's state (`GET /v1/streams/{id}`): what seed 003's task-status endpoint answered, from the log itself. */
+export function renderStream(stream: StreamRecord): Json {
+  return {
+    id: stream.id,
+    state: stream.state,
+    lastSeq: stream.lastSeq,
+    firstSeq: stream.firstSeq,
+    createdAt: stream.createdAt,
+    updatedAt: stream.updatedAt,
+    ...(stream.endedAt === undefined ? {} : { endedAt: stream.endedAt }),
+    ...(stream.messageId === undefined ? {} : { messageId: stream.messageId }),
+  };
+}
+
+/** A stored event as JSON: data that was JSON is JSON again, a string stays one. */
+export function renderStreamEvent(event: StreamEvent): Json {
+  return { seq: event.seq, type: event.type, data: event.json ? (JSON.parse(event.data) as unknown) : event.data, at: event.at };
 }

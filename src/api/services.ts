@@ -12,6 +12,7 @@ import type { InstanceGroupSettings } from '../core/instance.js';
 import type { InstanceService } from '../gateway/instance-service.js';
 import type { WorkKeyClaims } from '../gateway/work-keys.js';
 import type { HealthReport } from '../health/health-service.js';
+import type { StreamService } from '../streams/stream-service.js';
 
 export type { HealthReport } from '../health/health-service.js';
 
@@ -30,5 +31,7 @@ export interface ApiServices {
   /** Claims an instance group's workers de-duplicate with. */
   workKeys: WorkKeyClaims;
   keys: KeyRing;
+  /** Task streams: writes, reads, SSE follows (on this node's hub) and stream tokens. */
+  streams: StreamService;
   health: { ready(): Promise<boolean>; report(): Promise<HealthReport>; readonly detailedPublic: boolean };
 }

@@ -64,7 +64,46 @@ const ENV_SCHEMA = z.object({
   COURIER_SQLITE_SYNCHRONOUS: z.enum(['normal', 'full']).default('normal'),
   /** /health/detailed without the token (it shows backlog figures, never secrets). */
   COURIER_HEALTH_DETAILED_PUBLIC: z.enum(['true', 'false']).default('false'),
+  // Task streams (README "Task streams").
+  COURIER_STREAM_MAX_DATA_BYTES: integer(64 * 1024, 1, 16 * 1024 * 1024),
+  COURIER_STREAM_MAX_EVENTS: integer(100_000, 1, 100_000_000),
+  COURIER_STREAM_MAX_BATCH: integer(1000, 1, 100_000),
+  COURIER_STREAM_IDLE: duration('24h').refine((ms) => ms > 0, 'must be more than 0'),
+  COURIER_STREAM_RETENTION: duration('24h'),
+  COURIER_STREAM_MAX_FOLLOWERS: integer(10_000, 1, 1_000_000),
+  COURIER_STREAM_FOLLOWER_BUFFER_BYTES: integer(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  COURIER_STREAM_KEEPALIVE: duration('15s').refine((ms) => ms > 0, 'must be more than 0'),
+  COURIER_STREAM_RETRY: duration('2s'),
+  COURIER_STREAM_TOKEN_MAX_TTL: duration('24h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+  /** Comma-separated origins (or `*`) whose pages may read streams (SSE, state, events) with a read token. */
+  COURIER_STREAM_CORS_ORIGINS: z.string().default(''),
 });
+
+/** Task streams' limits and timings; each is a COURIER_STREAM_* setting (README "Task streams"). */
+export interface StreamSettings {
+  /** An event's data (a string's UTF-8 bytes, or JSON text). */
+  maxDataBytes: number;
+  /** Events one stream may hold. */
+  maxEvents: number;
+  /** Events one POST may carry. */
+  maxBatch: number;
+  /** An open stream with no write for this long is failed with `error` {"reason":"idle"}. */
+  idleMs: number;
+  /** A closed stream is kept this long after it closed, then purged with its events. */
+  closedRetentionMs: number;
+  /** SSE followers one node serves at once; past it, 503. */
+  maxFollowers: number;
+  /** Bytes of live events held for one follower that has not taken them; past it, it is cut off as a slow consumer. */
+  followerBufferBytes: number;
+  /** A `:` comment is sent on a follower's connection after this long without a write. */
+  keepAliveMs: number;
+  /** The `retry:` hint: how long EventSource waits before reconnecting. */
+  retryMs: number;
+  /** The longest `ttlSeconds` a minted stream token may have. */
+  maxTokenTtlMs: number;
+  /** Origins allowed to read streams cross-origin; `*` allows any. Empty: no CORS headers. */
+  corsOrigins: string[];
+}
 
 export interface Limits {
   maxBodyBytes: number;
@@ -137,6 +176,7 @@ export interface Config {
   http: { bodyTimeoutMs: number };
   gateway: { heartbeatIntervalMs: number; staleAfterMs: number; registryRefreshMs: number };
   health: { detailedPublic: boolean };
+  streams: StreamSettings;
   store: StoreLocation;
 }
 
@@ -191,6 +231,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registryRefreshMs: e.COURIER_REGISTRY_REFRESH,
     },
     health: { detailedPublic: e.COURIER_HEALTH_DETAILED_PUBLIC === 'true' },
+    streams: {
+      maxDataBytes: e.COURIER_STREAM_MAX_DATA_BYTES,
+      maxEvents: e.COURIER_STREAM_MAX_EVENTS,
+      maxBatch: e.COURIER_STREAM_MAX_BATCH,
+      idleMs: e.COURIER_STREAM_IDLE,
+      closedRetentionMs: e.COURIER_STREAM_RETENTION,
+      maxFollowers: e.COURIER_STREAM_MAX_FOLLOWERS,
+      followerBufferBytes: e.COURIER_STREAM_FOLLOWER_BUFFER_BYTES,
+      keepAliveMs: e.COURIER_STREAM_KEEPALIVE,
+      retryMs: e.COURIER_STREAM_RETRY,
+      maxTokenTtlMs: e.COURIER_STREAM_TOKEN_MAX_TTL,
+      corsOrigins: e.COURIER_STREAM_CORS_ORIGINS.split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin.length > 0),
+    },
     store: parseStoreLocation(e.COURIER_STORE, e.COURIER_DATA_DIR, e.COURIER_SQLITE_SYNCHRONOUS),
   };
 }
