@@ -33,14 +33,10 @@ import type { Store } from './store/port.js';
 import { openStore } from './store/open-store.js';
 import { createLogger } from './logging.js';
 import { recordMessageStatus } from './streams/message-status.js';
-import { streamTokenSecret } from './streams/tokens.js';
 import { startRetentionSweep } from './retention.js';
 import { StreamHub } from './streams/hub.js';
 import { StreamService } from './streams/stream-service.js';
 import { streamTokenSecret } from './streams/tokens.js';
-
-/** Until the streams config lands (issue 12 point 9): the documented default of COURIER_STREAM_MAX_EVENTS. */
-const MAX_STREAM_EVENTS = 100_000;
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -98,7 +94,7 @@ export async function startCourier(config: Config, overrides: CourierOverrides =
     clock,
     logger: logger.child({ component: 'streams' }),
     tokenSecret: streamTokenSecret(keys.token),
-    maxEvents: MAX_STREAM_EVENTS,
+    maxEvents: config.streams.maxEvents,
   });
   const dispatcher = new Dispatcher({
     store,
