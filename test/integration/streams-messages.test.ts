@@ -129,7 +129,7 @@ describe('streams tied to messages', () => {
     const read = await fetch(`${courier.url}/v1/streams/${id}`, { headers: bearer });
     assert.equal(read.status, 200);
     // Not the API: the token opens nothing but its stream.
-    assert.equal((await fetch(`${courier.url}/v2/messages`, { headers: bearer })).status, 401);
+    assert.equal((await fetch(`${courier.url}/v2/dlq`, { headers: bearer })).status, 401);
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; sub: string };
     assert.equal(claims.sub, id);
     const expiresIn = claims.exp * 1000 - Date.now();
