@@ -31,7 +31,7 @@ describe('streams tied to messages', () => {
   const handlers: Record<string, TaskHandler> = {};
   const seen: Task[] = [];
   /** The worker's route table is fixed when it is made: each path calls what its test set. */
-  const PATHS = ['/ok', '/token', '/retry', '/dlq', '/dlq-closed', '/cancel', '/batch'];
+  const PATHS = ['/ok', '/token', '/retry', '/dlq', '/dlq-closed', '/cancel', '/batch', '/enqueue'];
 
   before(async () => {
     courier = await startTestCourier();
@@ -214,7 +214,7 @@ describe('streams tied to messages', () => {
     assert.deepEqual(statuses(stream.events)[1], { status: 'canceled', messageId });
   });
 
-  it('a batch item ties its message; a bad stream id is a 400 naming the header', async () => {
+  it('a batch item and an enqueue tie their messages; a bad stream id is a 400 naming the header', async () => {
     const id = streamId('batch');
     const url = route('/batch', async (task) => task.stream.write('content', 'from the batch'));
     const batch = await courier.api('/v2/batch', {
@@ -224,6 +224,12 @@ describe('streams tied to messages', () => {
     });
     assert.equal(batch.status, 200);
     assert.deepEqual(summary((await closed(id)).events), ['status:queued', 'status:running', 'content:from the batch', 'status:delivered']);
+
+    const queued = streamId('enqueue');
+    const enqueueUrl = route('/enqueue', async (task) => task.stream.write('content', 'from the queue'));
+    const enqueue = await courier.api(`/v2/enqueue/stream-queue/${enqueueUrl}`, { method: 'POST', headers: { 'Upstash-Courier-Stream': queued }, body: '{}' });
+    assert.equal(enqueue.status, 200);
+    assert.deepEqual(summary((await closed(queued)).events), ['status:queued', 'status:running', 'content:from the queue', 'status:delivered']);
 
     const bad = await courier.api(`/v2/publish/${url}`, { method: 'POST', headers: { 'Upstash-Courier-Stream': 'not a stream id!' }, body: '{}' });
     assert.equal(bad.status, 400);
