@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createWorker, type Task, type TaskHandler } from '../../src/worker/index.js';
+import { createWorker, type Task, type TaskHandler, TaskStreamError } from '../../src/worker/index.js';
 import { startTestCourier, type TestCourier } from '../helpers/courier.js';
-import { eventually } from '../helpers/destination.js';
+import { eventually, sleep } from '../helpers/destination.js';
 
 interface ApiEvent {
   seq: number;
@@ -31,7 +31,7 @@ describe('streams tied to messages', () => {
   const handlers: Record<string, TaskHandler> = {};
   const seen: Task[] = [];
   /** The worker's route table is fixed when it is made: each path calls what its test set. */
-  const PATHS = ['/ok', '/token', '/retry', '/dlq', '/dlq-closed', '/cancel', '/batch', '/enqueue'];
+  const PATHS = ['/ok', '/token', '/retry', '/dlq', '/dlq-closed', '/cancel', '/batch', '/enqueue', '/schedule'];
 
   before(async () => {
     courier = await startTestCourier();
@@ -212,6 +212,33 @@ describe('streams tied to messages', () => {
     assert.equal(stream.state, 'failed');
     assert.deepEqual(summary(stream.events), ['status:queued', 'status:canceled']);
     assert.deepEqual(statuses(stream.events)[1], { status: 'canceled', messageId });
+  });
+
+  it('a schedule’s run ties its message; a later run finds the stream closed and is not recorded (documented)', async () => {
+    const id = streamId('schedule');
+    let runs = 0;
+    const url = route('/schedule', async (task) => {
+      runs++;
+      try {
+        await task.stream.write('content', `run ${runs}`);
+      } catch (error) {
+        // A closed stream: no retry could write there, so the run itself goes on.
+        if (!(error instanceof TaskStreamError && error.final)) throw error;
+      }
+    });
+    const { scheduleId } = await courier.client.schedules.create({ destination: url, cron: '0 0 1 1 *', body: '{}', headers: { 'Upstash-Courier-Stream': id } });
+    const trigger = () => courier.api(`/v2/schedules/${scheduleId}/trigger`, { method: 'POST' });
+    assert.equal((await trigger()).status, 200);
+    const first = await closed(id);
+    assert.deepEqual(summary(first.events), ['status:queued', 'status:running', 'content:run 1', 'status:delivered']);
+    const second = (await (await trigger()).json()) as { messages: { messageId: string }[] };
+    const messageId = second.messages[0]!.messageId;
+    await eventually(async () => ((await courier.api(`/v2/messages/${messageId}`)).status === 404 ? true : undefined), 10_000, 'the second run settled');
+    assert.equal(runs, 2);
+    // Its statuses (and its worker's write, answered 409) were refused: the first run's record stands.
+    await sleep(100);
+    assert.deepEqual(await eventsOf(id), first.events);
+    await courier.client.schedules.delete(scheduleId);
   });
 
   it('a batch item and an enqueue tie their messages; a bad stream id is a 400 naming the header', async () => {
