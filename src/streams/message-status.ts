@@ -36,6 +36,12 @@
  * log: the CANCELED events at the cancel's time. A flagged message's own
  * `message.canceled` (source `attempt`) carries its stream id.
  *
+ * HAZARD: on a store shared by several nodes, the node that published
+ * appends `queued` and the node that delivers appends `running`: the two
+ * are not ordered with each other (a fast claim can put `running` first).
+ * Every status append carries the message id, so whichever comes first
+ * creates the stream tied to the message.
+ *
  * HAZARD: these events are in-process. A node that dies between a settlement
  * and its append loses that status (the message's log, /v2/events, keeps the
  * truth); the stream then closes as idle under retention.
@@ -122,7 +128,7 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
     return next;
   }
 
-  function append(streamId: string, status: Status, options: { closes?: Exclude<StreamState, 'open'>; messageId?: string } = {}) {
+  function append(streamId: string, status: Status, options: { closes?: Exclude<StreamState, 'open'> } = {}) {
     return enqueue(streamId, status, () =>
       appendToStream(
         { store, events },
@@ -133,7 +139,9 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
           author: 'courier',
           maxEvents: deps.maxEvents,
           ...(options.closes ? { closes: options.closes } : {}),
-          ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
+          // Every status ties the stream it may create: on a shared store another node's `running` can
+          // land before this node's `queued`, and the stream must still be the message's.
+          messageId: status.messageId,
         },
       ),
     );
@@ -146,7 +154,8 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
       const events: NewStreamEvent[] = [];
       if (!stream?.writerClosed) events.push({ type: 'error', data: JSON.stringify({ reason: 'failed', ...failure }), json: true });
       events.push({ type: 'status', data: JSON.stringify(status), json: true });
-      return appendToStream({ store, events: deps.events }, { streamId, events, at: clock.now(), author: 'courier', maxEvents: deps.maxEvents, closes: 'failed' });
+      const { messageId } = status;
+      return appendToStream({ store, events: deps.events }, { streamId, events, at: clock.now(), author: 'courier', maxEvents: deps.maxEvents, closes: 'failed', messageId });
     });
   }
 
@@ -177,7 +186,7 @@ export function recordMessageStatus(deps: MessageStatusDeps): MessageStatusRecor
 
   const unsubscribe = [
     events.on('message.published', ({ streamId, messageId }) => {
-      if (streamId !== undefined) void append(streamId, { status: 'queued', messageId }, { messageId });
+      if (streamId !== undefined) void append(streamId, { status: 'queued', messageId });
     }),
     events.on('attempt.started', ({ streamId, messageId, retried }) => {
       if (streamId === undefined) return;
