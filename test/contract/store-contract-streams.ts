@@ -30,7 +30,7 @@ const IDLE = { type: 'error', data: '{"reason":"idle"}', json: true };
 
 function appended(result: StreamAppendResult): Extract<StreamAppendResult, { kind: 'appended' }> {
   assert.equal(result.kind, 'appended', `expected appended, got ${JSON.stringify(result)}`);
-  return result as Extract<StreamAppendResult, { kind: 'appended' }>;
+  return result;
 }
 
 const seqs = (events: StreamEvent[]): number[] => events.map((e) => e.seq);
