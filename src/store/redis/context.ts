@@ -9,7 +9,7 @@ export interface RedisContext {
   /** `<prefix>:part:part…`, the layout's key for the parts. */
   key: (...parts: string[]) => string;
   prefix: string;
-  /** The watchWork subscriber connections still open, disconnected by close. */
+  /** The subscriber connections still open (watchWork, watchStreams), disconnected by close. */
   watchers: Set<Redis>;
 }
 
@@ -26,4 +26,23 @@ export async function pipelineResults(pipeline: ReturnType<Redis['pipeline']>): 
     if (error) throw error;
     return value;
   });
+}
+
+/**
+ * Subscribes a connection of its own to `channel` (a subscribed connection can run nothing else), tracked in
+ * `watchers` so close() ends it too. Resolves once subscribed, with the function that unsubscribes.
+ */
+export async function watchChannel(
+  { redis, watchers }: RedisContext,
+  channel: string,
+  onMessage: (message: string) => void,
+): Promise<() => Promise<void>> {
+  const subscriber = redis.duplicate();
+  watchers.add(subscriber);
+  subscriber.on('message', (_channel: string, message: string) => onMessage(message));
+  await subscriber.subscribe(channel);
+  return async () => {
+    if (!watchers.delete(subscriber)) return;
+    await subscriber.quit().catch(() => subscriber.disconnect());
+  };
 }

@@ -9,7 +9,7 @@ import { urlParts } from '../../core/message.js';
 import type { CancelSelection, MessageStore, SettleResult } from '../port.js';
 import { responseDetail, specFrom } from '../rows.js';
 import { enqueueResults, messageArgs, responseBody, type Arg } from './codec.js';
-import { pipelineResults, type RedisContext } from './context.js';
+import { pipelineResults, watchChannel, type RedisContext } from './context.js';
 import { matchesMessage } from './filters.js';
 
 const CANCEL_SCAN_PAGE = 500;
@@ -49,7 +49,7 @@ async function cancelCandidates(
 
 /** The port's message verbs. */
 export function redisMessages(ctx: RedisContext): MessageStore {
-  const { redis, scripts, key, watchers } = ctx;
+  const { redis, scripts, key } = ctx;
   return {
     async enqueue(messages, at, handoff) {
       if (messages.length === 0) return [];
@@ -140,14 +140,7 @@ export function redisMessages(ctx: RedisContext): MessageStore {
 
     /** A dedicated subscriber connection (a subscribed connection can run nothing else) on `<prefix>:work`. */
     async watchWork(onWork) {
-      const subscriber = redis.duplicate();
-      watchers.add(subscriber);
-      subscriber.on('message', (_channel: string, message: string) => onWork(Number(message)));
-      await subscriber.subscribe(key('work'));
-      return async () => {
-        if (!watchers.delete(subscriber)) return;
-        await subscriber.quit().catch(() => subscriber.disconnect());
-      };
+      return watchChannel(ctx, key('work'), (message) => onWork(Number(message)));
     },
   };
 }

@@ -23,6 +23,7 @@ import { redisMessages } from './messages.js';
 import { redisQueues } from './queues.js';
 import { redisSchedules } from './schedules.js';
 import { Scripts } from './scripts.js';
+import { redisStreams } from './streams.js';
 import { redisUrlGroups } from './url-groups.js';
 import { redisWorkKeys } from './work-keys.js';
 
@@ -71,6 +72,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Store>
     ...redisSchedules(ctx),
     ...redisInstances(ctx),
     ...redisWorkKeys(ctx),
+    ...redisStreams(ctx),
   };
   return guardDriverFailures(store, isRedisOutage);
 }
@@ -151,7 +153,7 @@ function maintenance({ redis, scripts, key, watchers }: RedisContext): Maintenan
       await redis.ping();
     },
 
-    /** Also drops the watchWork subscribers still open: each is a connection of its own. */
+    /** Also drops the watchWork and watchStreams subscribers still open: each is a connection of its own. */
     async close() {
       for (const subscriber of watchers) subscriber.disconnect();
       watchers.clear();

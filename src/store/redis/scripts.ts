@@ -40,6 +40,9 @@ export const SCRIPT_NAMES = [
   'instance-group-delete',
   'work-key-claim',
   'work-key-release',
+  'stream-append',
+  'stream-delete',
+  'stream-expire',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

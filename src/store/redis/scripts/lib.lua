@@ -8,7 +8,8 @@
   P:fin finished by time; P:ev:<n> + P:events + P:me:<id> the log;
   P:d:<dlqId> + P:dlq (by seq) + P:dlqt (by time) the DLQ; P:dedup + P:dedupx dedup keys;
   P:igroups + P:ig:<group> + P:ins:<group> instance groups and their instances (see instance-heartbeat.lua);
-  P:wk work-key claims (see work-key-claim.lua).
+  P:wk work-key claims (see work-key-claim.lua);
+  P:s:<id> + P:se:<id> + P:streams… task streams (below, and stream-append.lua).
   Sorted-set members are %012d(seq) .. id, so equal scores fall back to acceptance order. ]]
 local P = ARGV[1]
 local function k(...) return P .. ':' .. table.concat({ ... }, ':') end
@@ -176,4 +177,69 @@ end
 -- Other nodes sleep until told; the payload is the earliest due time this transition knows of.
 local function notify(due)
   if due ~= nil then redis.call('PUBLISH', k('work'), string.format('%d', due)) end
+end
+
+--[[ Task streams. Added to layout version 1 without a bump: every key is new and no existing key changes
+  meaning, so an older Courier on the same prefix only ignores them.
+  P:s:<id>     hash: state (open|ended|failed), last (last seq, 0 before any), first (oldest seq stored, 0 when
+               none), created, updated, ended ('' while open), msg (tied message id, ''), wclosed ('1'/'0').
+  P:se:<id>    sorted set of the events, score seq, member encode_stream_event (seq|at|json|type|data): the seq
+               prefix keeps members unique; data is the remainder, bytes exactly as given.
+  P:streams    sorted set of every stream id, score 0 (ZRANGEBYLEX pages in id order).
+  P:streams:open, P:streams:ended, P:streams:failed
+               the same per state, for listing by state in id order.
+  P:streams:touched   open streams by updated (idle expiry); P:streams:closedat   closed streams by ended.
+  Pub/sub channel P:streams (channels are not keys): '<last seq> <id>' after every append, for watchStreams. ]]
+local function encode_stream_event(seq, at, json, t, data)
+  return string.format('%d', seq) .. '|' .. at .. '|' .. json .. '|' .. t .. '|' .. data
+end
+
+-- A stream's hash fields in STREAM_FIELDS order (the order the adapter decodes, see streams.ts).
+local STREAM_FIELDS = { 'state', 'last', 'first', 'created', 'updated', 'ended', 'msg', 'wclosed' }
+local function stream_fields(s)
+  local out = {}
+  for n, name in ipairs(STREAM_FIELDS) do out[n] = s[name] end
+  return out
+end
+-- The stream as a table of its fields, or nil when unknown.
+local function load_stream(id)
+  local v = redis.call('HMGET', k('s', id), unpack(STREAM_FIELDS))
+  if not v[1] then return nil end
+  local s = {}
+  for n, name in ipairs(STREAM_FIELDS) do s[name] = v[n] or '' end
+  return s
+end
+local function save_stream(id, s)
+  local flat = {}
+  for _, name in ipairs(STREAM_FIELDS) do flat[#flat + 1] = name; flat[#flat + 1] = s[name] end
+  redis.call('HSET', k('s', id), unpack(flat))
+end
+
+-- Puts the stream in the indexes of its state (after its state, updated and ended are set); `was` is the
+-- state it was indexed under, nil for a new stream.
+local function index_stream(id, s, was)
+  if was == nil then redis.call('ZADD', k('streams'), 0, id) end
+  if was ~= nil and was ~= s.state then redis.call('ZREM', k('streams', was), id) end
+  redis.call('ZADD', k('streams', s.state), 0, id)
+  if s.state == 'open' then redis.call('ZADD', k('streams', 'touched'), s.updated, id)
+  else
+    redis.call('ZREM', k('streams', 'touched'), id)
+    redis.call('ZADD', k('streams', 'closedat'), s.ended, id)
+  end
+end
+
+-- Removes the stream, its events and its index entries; false when it was unknown.
+local function remove_stream(id)
+  local state = redis.call('HGET', k('s', id), 'state')
+  if not state then return false end
+  redis.call('DEL', k('s', id), k('se', id))
+  redis.call('ZREM', k('streams'), id)
+  redis.call('ZREM', k('streams', state), id)
+  redis.call('ZREM', k('streams', 'touched'), id)
+  redis.call('ZREM', k('streams', 'closedat'), id)
+  return true
+end
+
+local function notify_stream(id, last)
+  redis.call('PUBLISH', k('streams'), string.format('%d', last) .. ' ' .. id)
 end
