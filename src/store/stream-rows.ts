@@ -12,7 +12,7 @@ type StreamExpiry = Parameters<StreamStore['expireStreams']>[0];
 
 export interface AppendPlan {
   result: StreamAppendResult;
-  /** The stream's row after the append and the events to insert; absent when nothing is written. */
+  /** The stream's row after the append and the events (at least one) to insert; absent when nothing is written. */
   write?: { stream: StreamRecord; events: StreamEvent[] };
 }
 
@@ -36,8 +36,8 @@ export function newStream(append: StreamAppend): StreamRecord {
  *    the batch's earlier events* (so a seq repeated within a batch is skipped
  *    too); a gap is only reported once the stream is known to be writable;
  * 2. nothing left to store → appended with no events, whatever the state
- *    (a writer's resend after a crash is a success); an unknown stream is
- *    created (empty) by such an append, as by any first append;
+ *    (a writer's resend after a crash is a success), and nothing is written:
+ *    an unknown stream stays unknown (the answer shows the stream it would be);
  * 3. closed (or, for a writer, closed to writers) → closed, before gap and
  *    full: no resend can help;
  * 4. gap, then full (events held = lastSeq − firstSeq + 1 once any is stored);
@@ -60,9 +60,7 @@ export function planAppend(current: StreamRecord | undefined, append: StreamAppe
     events.push({ seq: next, type: event.type, data: event.data, json: event.json, at: append.at });
     next += 1;
   }
-  if (events.length === 0 && gap === undefined) {
-    return { result: { kind: 'appended', stream, events: [] }, ...(current ? {} : { write: { stream, events } }) };
-  }
+  if (events.length === 0 && gap === undefined) return { result: { kind: 'appended', stream, events: [] } };
   const closedToAuthor = stream.state !== 'open' || (append.author === 'writer' && stream.writerClosed);
   if (closedToAuthor) return { result: { kind: 'closed', stream } };
   if (gap !== undefined) return { result: { kind: 'gap', expectedSeq: gap } };

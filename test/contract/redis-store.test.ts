@@ -75,20 +75,6 @@ describe('RedisStore shared by several nodes', { skip: skipReason }, () => {
     await closeAll([a!, b!]);
   });
 
-  it('tells a watching node about appends to a stream another node made, with the stream id and its last seq', async () => {
-    const { stores: [a, b] } = await nodes(2);
-    const heard: [string, number][] = [];
-    const stop = await a!.watchStreams((streamId, lastSeq) => heard.push([streamId, lastSeq]));
-    const write = { author: 'writer' as const, maxEvents: 100 };
-    await b!.appendStreamEvents({ ...write, streamId: 'task:1', at: T, events: [{ type: 'content', data: 'a', json: false }] });
-    await b!.appendStreamEvents({ ...write, streamId: 'task:1', at: T + 1, events: [1, 2].map(() => ({ type: 'content', data: 'b', json: false })) });
-    for (let i = 0; i < 200 && heard.at(-1)?.[1] !== 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.deepEqual(heard.at(-1), ['task:1', 3]);
-    assert.ok(heard.every(([id], i) => id === 'task:1' && (i === 0 || heard[i - 1]![1] < heard[i]![1])), 'in order');
-    await stop();
-    await closeAll([a!, b!]);
-  });
-
   it('tells a watching node about stream appends another node made, with the stream id and its last seq', async () => {
     const { stores: [a, b] } = await nodes(2);
     const heard: [string, number][] = [];

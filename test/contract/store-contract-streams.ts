@@ -30,7 +30,7 @@ const IDLE = { type: 'error', data: '{"reason":"idle"}', json: true };
 
 function appended(result: StreamAppendResult): Extract<StreamAppendResult, { kind: 'appended' }> {
   assert.equal(result.kind, 'appended', `expected appended, got ${JSON.stringify(result)}`);
-  return result as Extract<StreamAppendResult, { kind: 'appended' }>;
+  return result;
 }
 
 const seqs = (events: StreamEvent[]): number[] => events.map((e) => e.seq);
@@ -90,6 +90,9 @@ export function runStreamCases(kit: StreamKit): void {
       const resent = await append('s', [event('end', '', { seq: 2 })], { closes: 'ended', at: T + 9 });
       assert.deepEqual(resent, { kind: 'appended', stream: closed, events: [] });
       assert.deepEqual(await store().getStream('s'), closed, 'updatedAt did not move');
+      const empty = appended(await append('unknown', []));
+      assert.deepEqual(empty.events, []);
+      assert.equal(await store().getStream('unknown'), undefined, 'an append that stores nothing creates nothing');
     });
 
     it('closes on a plain stream ends it (ended or failed, endedAt); appends then answer closed and change nothing', async () => {

@@ -185,13 +185,46 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX work_keys_expiry ON work_keys (expires_at);
     `,
   },
+  {
+    version: 4,
+    name: 'task streams and their events',
+    // Ids are COLLATE "C" (byte-wise), so listStreams pages in the order every store uses,
+    // whatever the database's collation, and the primary key's index serves that order.
+    // data is BYTEA holding UTF-8: TEXT cannot hold U+0000, which a JSON string may carry.
+    sql: `
+      CREATE TABLE streams (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('open', 'ended', 'failed')),
+        last_seq BIGINT NOT NULL,
+        first_seq BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        message_id TEXT,
+        writer_closed BOOLEAN NOT NULL DEFAULT false
+      );
+      CREATE INDEX streams_state ON streams (state, id);
+      -- Retention's two scans: open streams by last write, closed ones by end.
+      CREATE INDEX streams_idle ON streams (updated_at) WHERE state = 'open';
+      CREATE INDEX streams_ended ON streams (ended_at) WHERE ended_at IS NOT NULL;
+      CREATE TABLE stream_events (
+        stream_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        json BOOLEAN NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (stream_id, seq)
+      );
+    `,
+  },
 ];
 
 /** Every table a migration made, for tests that empty the store between cases. */
 export const TABLES = [
   'credentials', 'messages', 'events', 'dead_letters', 'dedup_keys', 'queues',
   'flow_control_keys', 'url_groups', 'url_group_endpoints', 'schedules',
-  'instance_groups', 'instances', 'work_keys',
+  'instance_groups', 'instances', 'work_keys', 'streams', 'stream_events',
 ] as const;
 
 /** Creates `schema` if given and applies the migrations not yet applied, in one transaction; `at` is recorded as when. */

@@ -12,7 +12,8 @@
  *
  * Nodes wake each other with NOTIFY on a channel named after the schema,
  * carrying the earliest due time a verb created, sent after its commit and
- * coalesced per node (WorkNotifier).
+ * coalesced per node (WorkNotifier); stream appends go out the same way on a
+ * second channel (StreamNotifier), as `<lastSeq> <streamId>`.
  */
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
@@ -26,7 +27,8 @@ import { postgresMessages } from './messages.js';
 import { migrate } from './migrations.js';
 import { postgresQueues } from './queues.js';
 import { postgresSchedules } from './schedules.js';
-import { exec, first, WorkNotifier, type Client, type Db, type Pg } from './sql.js';
+import { exec, first, StreamNotifier, WorkNotifier, type Client, type Db, type Pg } from './sql.js';
+import { postgresStreams } from './streams.js';
 import { postgresUrlGroups } from './url-groups.js';
 import { postgresWorkKeys } from './work-keys.js';
 
@@ -48,9 +50,9 @@ const DEADLOCK = '40P01';
 const MAX_ATTEMPTS = 5;
 
 /** Channel names are identifiers (at most 63 bytes): a long schema name is shortened to a hash of it. */
-function workChannel(schema: string): string {
-  const channel = `courier_work_${schema}`;
-  return channel.length <= 63 ? channel : `courier_work_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
+function channelName(kind: 'work' | 'streams', schema: string): string {
+  const channel = `courier_${kind}_${schema}`;
+  return channel.length <= 63 ? channel : `courier_${kind}_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
 }
 
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
@@ -72,7 +74,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await sql.end({ timeout: 1 });
     throw error;
   }
-  const pg = context(sql, workChannel(schema ?? 'public'));
+  const pg = context(sql, channelName('work', schema ?? 'public'), channelName('streams', schema ?? 'public'));
   const store: Store = {
     ...maintenance(pg),
     ...credentials(pg),
@@ -84,14 +86,18 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     ...postgresSchedules(pg),
     ...postgresInstances(pg),
     ...postgresWorkKeys(pg),
+    ...postgresStreams(pg),
   };
   return guardDriverFailures(store, isPostgresOutage);
 }
 
-function context(sql: Client, channel: string): Pg & { markClosed(): void } {
+function context(sql: Client, channel: string, streamChannel: string): Pg & { markClosed(): void } {
   let closed = false;
   const notifier = new WorkNotifier(sql, channel, (error) => {
     console.warn(`PostgresStore: a work notification was not sent: ${(error as Error).message}`);
+  });
+  const streamNotifier = new StreamNotifier(sql, streamChannel, (error) => {
+    console.warn(`PostgresStore: a stream notification was not sent: ${(error as Error).message}`);
   });
   /**
    * Verbs lock rows in a fixed order where they can (queues, then keys, then
@@ -112,6 +118,8 @@ function context(sql: Client, channel: string): Pg & { markClosed(): void } {
     sql,
     notifier,
     channel,
+    streamNotifier,
+    streamChannel,
     get closed() {
       return closed;
     },
@@ -182,7 +190,7 @@ function maintenance(pg: Pg & { markClosed(): void }): MaintenanceStore {
     async close() {
       if (pg.closed) return;
       pg.markClosed();
-      await pg.notifier.drain();
+      await Promise.all([pg.notifier.drain(), pg.streamNotifier.drain()]);
       await pg.sql.end({ timeout: 5 });
     },
   };

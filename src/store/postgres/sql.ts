@@ -84,6 +84,52 @@ export class WorkNotifier {
   }
 }
 
+/**
+ * Tells every node listening on the streams channel (this one too) that a
+ * stream was appended to, as `<lastSeq> <streamId>`, after the commit, so a
+ * listener reading up to lastSeq finds the events. Like WorkNotifier, at most
+ * one NOTIFY statement is in flight per node; streams told meanwhile go out
+ * together in the next, each with the highest seq told. A lost notification
+ * only delays other nodes' followers until the stream's next append: its
+ * payload's lastSeq covers everything before it.
+ */
+export class StreamNotifier {
+  private readonly pending = new Map<string, number>();
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly sql: Client,
+    private readonly channel: string,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  tell(streamId: string, lastSeq: number): void {
+    if ((this.pending.get(streamId) ?? 0) >= lastSeq) return;
+    this.pending.set(streamId, lastSeq);
+    this.flushing ??= this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.size > 0) {
+      const payloads = [...this.pending].map(([streamId, lastSeq]) => `${lastSeq} ${streamId}`);
+      this.pending.clear();
+      try {
+        await this.sql.unsafe('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, array(this.sql, payloads, OID.text) as never], {
+          prepare: true,
+        });
+      } catch (error) {
+        this.onError(error);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  /** Resolves once every append told so far has been sent. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+}
+
 export const earliest = (...times: (number | undefined)[]): number | undefined => {
   let min: number | undefined;
   for (const time of times) if (time !== undefined && (min === undefined || time < min)) min = time;
@@ -105,6 +151,9 @@ export interface Pg {
   readonly notifier: WorkNotifier;
   /** The NOTIFY channel nodes on this schema wake each other on. */
   readonly channel: string;
+  /** Tells the nodes on this schema of stream appends (on `streamChannel`). */
+  readonly streamNotifier: StreamNotifier;
+  readonly streamChannel: string;
   /** True once close() began: the listening connection is gone with the pool. */
   readonly closed: boolean;
   /** Runs `work` again when PostgreSQL broke a deadlock by failing it (40P01). */

@@ -2,8 +2,7 @@
   KEYS: none (ARGV[1] is the key prefix; see lib.lua for the stream keys).
   ARGV: prefix, streamId, at, author ('writer'|'courier'), closes ('' | 'ended' | 'failed'), messageId ('' for
   none), maxEvents, count, then per event: type, data, json ('1'/'0'), writer seq ('' for none).
-  Atomically: an unknown stream is created open (tied to messageId) by an append that is answered
-  'appended'. Writer seqs (port.ts StreamAppend): at or below the running last seq → skipped; the next one →
+  Atomically: an unknown stream is created open (tied to messageId) by an append that stores an event. Writer seqs (port.ts StreamAppend): at or below the running last seq → skipped; the next one →
   stored under it; past it → 'gap' with the next one; no seq → the next one. Then, in this order: nothing to
   store (every event skipped, or none given) → 'appended' with nothing changed, whatever the state; a closed
   stream, or one closed to writers when author is 'writer' → 'closed'; a gap → 'gap'; events held plus new
@@ -43,11 +42,8 @@ for n = 1, count do
 end
 
 if gap == nil and stored == 0 then
-  -- A writer resending what is stored (its final `end` too) is answered as a success.
-  if fresh then
-    save_stream(id, s)
-    index_stream(id, s, nil)
-  end
+  -- A writer resending what is stored (its final `end` too) is answered as a success. Nothing is
+  -- written: an unknown stream stays unknown (the answer shows the record it would have had).
   return answer('appended', nil, assigned)
 end
 if s.state ~= 'open' or (author == 'writer' and s.wclosed == '1') then return answer('closed') end

@@ -1,16 +1,22 @@
 --[[ stream-expire.lua — task-stream retention: fails idle open streams, removes old closed ones.
   KEYS: none (ARGV[1] is the key prefix; see lib.lua for the stream keys).
   ARGV: prefix, idleBefore, closedBefore, at, idle event type, idle event data, idle event json ('1'/'0'), limit.
-  Atomically, touching at most `limit` streams (idle ones first; the caller repeats while it gets `limit`):
+  Atomically, removing at most `limit` closed streams and failing at most `limit` idle ones:
   each open stream whose last write (updated) is before idleBefore gets the idle event under its next seq
   (maxEvents does not apply: it must close) and is failed (ended = updated = at), with its writer and
-  followers told on P:streams as by stream-append.lua; then each closed stream that ended before
-  closedBefore is removed with its events.
+  followers told on P:streams as by stream-append.lua; before that, each closed stream that ended
+  before closedBefore is removed with its events.
   Returns: { ids failed as idle, number removed }. ]]
 local idleBefore, closedBefore, at = ARGV[2], ARGV[3], ARGV[4]
 local idleType, idleData, idleJson, limit = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local closedIdle, removed = {}, 0
 if limit <= 0 then return { closedIdle, removed } end
+
+-- Removal first, so a stream failed as idle below is never removed in the same call.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('streams', 'closedat'), '-inf', '(' .. closedBefore, 'LIMIT', 0, limit)) do
+  if remove_stream(id) then removed = removed + 1
+  else redis.call('ZREM', k('streams', 'closedat'), id) end
+end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('streams', 'touched'), '-inf', '(' .. idleBefore, 'LIMIT', 0, limit)) do
   local s = load_stream(id)
@@ -32,11 +38,4 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('streams', 'touched'), '-inf',
   end
 end
 
-local room = limit - #closedIdle
-if room > 0 then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('streams', 'closedat'), '-inf', '(' .. closedBefore, 'LIMIT', 0, room)) do
-    if remove_stream(id) then removed = removed + 1
-    else redis.call('ZREM', k('streams', 'closedat'), id) end
-  end
-end
 return { closedIdle, removed }
