@@ -128,7 +128,7 @@ export class StreamService {
         field('data'),
       );
     }
-    return { type, data: text, json, ...(seq === undefined ? {} : { seq: seq as number }) };
+    return { type, data: text, json, ...(seq === undefined ? {} : { seq: seq }) };
   }
 
   async get(streamId: string): Promise<StreamRecord> {
